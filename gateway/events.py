@@ -1,0 +1,233 @@
+"""Events (what happened) and actions (what to do about it).
+
+Inputs — GPIO, MQTT, virtual buttons, the sender's status reports, timer ticks —
+become *events*. The pure core (:mod:`gateway.decide`) turns ``(state, event, now)``
+into a new state and *actions*, which the adapters carry out. All of these are
+frozen dataclasses: plain data, safe to hand between threads.
+
+>>> ButtonEvent(device="laundry", action="press", event_id="a1", origin="gpio")
+ButtonEvent(device='laundry', action='press', event_id='a1', origin='gpio', retained=False, redelivered=False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+ButtonAction = Literal["press", "hold"]
+"""``press`` asks for a reorder; ``hold`` (a long press, or a cancel command) cancels."""
+
+Origin = Literal["gpio", "mqtt", "virtual"]
+Trigger = Literal["press", "threshold", "forecast", "manual"]
+
+
+class OrderState(StrEnum):
+    """Life of an order in the outbox. Final states: delivered, cancelled, rejected."""
+
+    HELD = "held"  # inside the product's confirm_window; a cancel drops it
+    QUEUED = "queued"  # committed, waiting for the sender
+    SENDING = "sending"  # a request may be on the wire; resent with the same key after a crash
+    BLOCKED = "blocked"  # the shop said 401/403; retried slowly until credentials work
+    ACCEPTED = "accepted"  # the shop has it (order id stored)
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"  # dead letter: permanent error, reason kept
+
+    @property
+    def is_open(self) -> bool:
+        """Open orders block new ones under ``one_open_order``."""
+        return self not in _FINAL
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset({OrderState.DELIVERED, OrderState.CANCELLED, OrderState.REJECTED})
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class ButtonEvent:
+    """A button (GPIO, MQTT device or virtual) did something."""
+
+    device: str
+    action: ButtonAction
+    event_id: str | None
+    origin: Origin
+    retained: bool = False  # delivered from the broker's retained store: never a press
+    redelivered: bool = False  # MQTT DUP flag: the broker sent this before
+
+
+@dataclass(frozen=True)
+class SensorReading:
+    """A weight, level or count sensor reported a value."""
+
+    device: str
+    value: float
+    event_id: str | None = None
+    retained: bool = False
+    redelivered: bool = False
+
+
+@dataclass(frozen=True)
+class InvalidInput:
+    """A payload that could not be parsed. Never orders; counted and reported."""
+
+    device: str
+    topic: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderUpdate:
+    """The sender learned something about an order (from the shop, or from trying)."""
+
+    key: str
+    product: str
+    device: str
+    state: OrderState
+    shop_order_id: str | None = None
+    reason: str | None = None
+    unreachable: bool = False  # still queued because the shop cannot be reached
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: promotes settled sensor readings and notices silent sensors."""
+
+
+Event = ButtonEvent | SensorReading | InvalidInput | OrderUpdate | Tick
+
+
+# --------------------------------------------------------------------------- actions
+
+
+class Outcome(StrEnum):
+    """What a decision was. Published on ``reorder/<id>/events`` and logged."""
+
+    ORDERED = "ordered"
+    HELD = "held"
+    ABSORBED = "absorbed"  # a rule said no; ``rule`` names it
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"  # retained message, release, unmapped action
+    INVALID = "invalid"
+    CANCEL_REQUESTED = "cancel_requested"
+    NOTHING_TO_CANCEL = "nothing_to_cancel"
+    SENSOR_LOW = "sensor_low"  # below threshold, settling
+    SENSOR_RECOVERED = "sensor_recovered"  # back above threshold before it settled
+    SENSOR_REARMED = "sensor_rearmed"
+    SENSOR_STALE = "sensor_stale"
+    ORDER_STATUS = "order_status"
+
+
+class Rule(StrEnum):
+    ONE_OPEN_ORDER = "one_open_order"
+    COOLDOWN = "cooldown"
+    MAX_PER_DAY = "max_per_day"
+    GATEWAY_CAP = "max_orders_per_day"
+    EPISODE_ORDERED = "episode_already_ordered"
+
+
+class LedPattern(StrEnum):
+    """Feedback a household can tell apart without a phone (see gateway.gpio)."""
+
+    RECEIVED = "received"  # one short blink
+    ACCEPTED = "accepted"  # solid for 3 s
+    ALREADY_ORDERED = "already_ordered"  # two slow blinks
+    QUEUED = "queued"  # slow pulse until sent
+    FAILED = "failed"  # fast blinking for 5 s
+    CANCELLED = "cancelled"  # three quick blinks
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    """Commit an order intent to the outbox (state ``held`` or ``queued``)."""
+
+    key: str
+    product: str
+    sku: str
+    quantity: int
+    device: str
+    trigger: Trigger
+    event_id: str
+    created_at: float
+    hold_until: float | None = None
+
+
+@dataclass(frozen=True)
+class CancelOrder:
+    """Cancel an order: locally if it has not left, at the shop if it has."""
+
+    key: str
+    product: str
+    device: str
+
+
+@dataclass(frozen=True)
+class RememberEvent:
+    """Persist an event id so that it is acted on once, ever."""
+
+    dedupe_key: str
+    at: float
+
+
+@dataclass(frozen=True)
+class SaveEpisode:
+    """Persist a sensor's depletion-episode state."""
+
+    sensor: str
+    episode: Episode
+
+
+@dataclass(frozen=True)
+class Report:
+    """Tell the household and the logs what was decided, and why."""
+
+    outcome: Outcome
+    device: str
+    at: float
+    product: str | None = None
+    event_id: str | None = None
+    rule: Rule | None = None
+    order_key: str | None = None
+    state: OrderState | None = None
+    detail: str | None = None
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Show an LED pattern on a button (ignored for buttons without an LED)."""
+
+    device: str
+    pattern: LedPattern
+
+
+Action = PlaceOrder | CancelOrder | RememberEvent | SaveEpisode | Report | Feedback
+
+
+# --------------------------------------------------------------------------- state pieces
+
+
+EpisodePhase = Literal["armed", "settling", "ordered"]
+
+
+@dataclass(frozen=True)
+class Episode:
+    """Where a sensor is in its depletion cycle.
+
+    armed -> (below threshold) settling -> (still below after ``settle``) ordered
+    -> (refilled above ``rearm_above``) armed.
+    """
+
+    phase: EpisodePhase = "armed"
+    below_since: float | None = None
+    last_value: float | None = None
+    last_seen: float | None = None
+    stale_reported: bool = False

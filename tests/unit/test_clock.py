@@ -1,0 +1,24 @@
+import threading
+
+from gateway.clock import RealClock, ScaledClock, make_clock
+
+
+def test_scaled_clock_runs_faster_than_real_time() -> None:
+    clock = ScaledClock(scale=1000.0, start=0.0)
+    before = clock.now()
+    clock.sleep(100.0)  # 0.1 real seconds
+    assert clock.now() - before >= 100.0
+
+
+def test_scaled_wait_returns_false_on_timeout_and_true_when_set() -> None:
+    clock = ScaledClock(scale=1000.0)
+    ev = threading.Event()
+    assert clock.wait(ev, 10.0) is False
+    ev.set()
+    assert clock.wait(ev, 10.0) is True
+
+
+def test_make_clock_picks_real_clock_for_scale_one() -> None:
+    assert isinstance(make_clock(None), RealClock)
+    assert isinstance(make_clock(1.0), RealClock)
+    assert isinstance(make_clock(60.0), ScaledClock)
