@@ -1,0 +1,86 @@
+"""``esphome``: ESPHome devices using the MQTT component.
+
+Three entity types are understood, told apart by the payload (the state topics
+are ``<prefix>/<type>/<name>/state``):
+
+- ``binary_sensor``: ``ON`` is a press, ``OFF`` the release (``other``);
+- ``event``: ``{"event_type": "single"}`` mapped like the ``json`` profile
+  (press/single/click/on -> press, hold/long -> hold, else other);
+- ``sensor``: a number such as ``523.4`` -> a reading (e.g. a kitchen scale).
+
+ESPHome retains binary-sensor states by default; the gateway never treats a
+retained message as a press, so a reconnect cannot reorder.
+
+>>> parse("scale/sensor/flour/state", b"523.4", ProfileOptions())
+[DeviceReading(value=523.4, event_id=None)]
+"""
+
+from __future__ import annotations
+
+from devices._payload import as_number, as_word, canonical, decode_object, decode_text, require
+from devices.base import (
+    DeviceAction,
+    DeviceReading,
+    Example,
+    Parsed,
+    ParseError,
+    Profile,
+    ProfileOptions,
+)
+
+
+def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
+    """ON/OFF, an event object, or a numeric sensor state."""
+    text = decode_text(payload).strip()
+    if text == "ON":
+        return [DeviceAction(action="press", raw="ON")]
+    if text == "OFF":
+        return [DeviceAction(action="other", raw="OFF")]
+    if text.startswith("{"):
+        data = decode_object(payload)
+        word = as_word(require(data, "event_type"), "'event_type'")
+        return [DeviceAction(action=canonical(word), raw=word)]
+    if text.lower() == "nan":
+        # ESPHome publishes "nan" while a sensor has no valid reading.
+        raise ParseError("sensor has no valid reading (nan)")
+    try:
+        return [DeviceReading(value=as_number(text, "sensor state"))]
+    except ParseError as exc:
+        raise ParseError(f"expected ON, OFF, a number or an event object: {exc}") from exc
+
+
+PROFILE = Profile(
+    name="esphome",
+    description="ESPHome MQTT: binary_sensor ON/OFF, event entities, numeric sensors.",
+    kind="both",
+    has_event_ids=False,
+    parse=parse,
+    examples=(
+        Example(
+            topic="kitchen-node/binary_sensor/coffee_button/state",
+            payload=b"ON",
+            expected=(DeviceAction("press", "ON"),),
+        ),
+        Example(
+            topic="kitchen-node/binary_sensor/coffee_button/state",
+            payload=b"OFF",
+            expected=(DeviceAction("other", "OFF"),),
+            note="the release after a press",
+        ),
+        Example(
+            topic="kitchen-node/event/coffee_button/state",
+            payload=b'{"event_type": "single"}',
+            expected=(DeviceAction("press", "single"),),
+        ),
+        Example(
+            topic="kitchen-node/event/coffee_button/state",
+            payload=b'{"event_type": "long"}',
+            expected=(DeviceAction("hold", "long"),),
+        ),
+        Example(
+            topic="kitchen-scale/sensor/flour_weight/state",
+            payload=b"523.4",
+            expected=(DeviceReading(523.4),),
+        ),
+    ),
+)
