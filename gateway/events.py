@@ -5,8 +5,9 @@ become *events*. The pure core (:mod:`gateway.decide`) turns ``(state, event, no
 into a new state and *actions*, which the adapters carry out. All of these are
 frozen dataclasses: plain data, safe to hand between threads.
 
->>> ButtonEvent(device="laundry", action="press", event_id="a1", origin="gpio")
-ButtonEvent(device='laundry', action='press', event_id='a1', origin='gpio', retained=False, redelivered=False)
+>>> press = ButtonEvent(device="laundry", action="press", event_id="a1", origin="gpio")
+>>> press.action, press.retained
+('press', False)
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class ButtonEvent:
     origin: Origin
     retained: bool = False  # delivered from the broker's retained store: never a press
     redelivered: bool = False  # MQTT DUP flag: the broker sent this before
+    # True when the gateway made the id (a GPIO press; an id-less MQTT message named
+    # by its packet id and payload). Such ids only catch broker redeliveries; fresh
+    # id-less messages are deduplicated by the time window instead.
+    synthetic_id: bool = False
 
 
 @dataclass(frozen=True)

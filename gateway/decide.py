@@ -1,0 +1,421 @@
+"""The pure decision core: ``decide(state, event, now, rules) -> (state, actions)``.
+
+No I/O, no clock reads, no threads: everything it needs is passed in, everything
+it wants done comes back as actions (:mod:`gateway.events`). That is what lets a
+hypothesis state machine throw any sequence of presses, duplicates, readings,
+deliveries, cancels and clock jumps at it (tests/unit/test_decide_machine.py).
+
+The rules, per product:
+
+* ``one_open_order`` (the Dash rule): while an order is held, queued, sending,
+  blocked, accepted or shipped, another trigger is absorbed, not ordered;
+* ``cooldown`` after an order; ``max_per_day`` (quantity, rolling 24 h);
+* gateway-wide ``limits.max_orders_per_day`` (orders, rolling 24 h);
+* ``confirm_window``: the order is held; a long press or cancel inside it drops it.
+
+Sensors have hysteresis: below ``reorder_below`` for ``settle`` seconds orders once
+per depletion episode; only a refill above ``rearm_above`` re-arms.
+
+>>> from gateway.config import ProductConfig
+>>> rules = Rules(gateway_id="gw", secret=b"s" * 32,
+...               products={"tea": ProductConfig(sku="TEA")}, button_products={"b": "tea"})
+>>> state, actions = decide(State(), ButtonEvent("b", "press", "e1", "mqtt"), 0.0, rules)
+>>> [type(a).__name__ for a in actions]
+['PlaceOrder', 'RememberEvent', 'Report', 'Feedback']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from gateway.config import Config, ProductConfig, SensorConfig
+from gateway.events import (
+    Action,
+    ButtonEvent,
+    CancelOrder,
+    Episode,
+    Event,
+    Feedback,
+    InvalidInput,
+    LedPattern,
+    OrderState,
+    OrderUpdate,
+    Outcome,
+    PlaceOrder,
+    RememberEvent,
+    Report,
+    Rule,
+    SaveEpisode,
+    SensorReading,
+    Trigger,
+)
+from gateway.keys import dedupe_key, order_key
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """An order that still blocks new ones of its product under ``one_open_order``."""
+
+    key: str
+    product: str
+    device: str
+    state: OrderState
+    created_at: float
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """An order that counts towards the rolling-24-hour caps."""
+
+    key: str
+    product: str
+    quantity: int
+    at: float
+
+
+@dataclass(frozen=True)
+class State:
+    """What the core knows. A cache of the outbox: rebuilt from it on start."""
+
+    open_orders: tuple[OpenOrder, ...] = ()
+    placed: tuple[PlacedOrder, ...] = ()
+    episodes: Mapping[str, Episode] = field(default_factory=dict)
+    # Last time each (device, action) of an id-less family was acted on.
+    recent: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The parts of the config the core needs, plus the key secret."""
+
+    gateway_id: str
+    secret: bytes
+    products: Mapping[str, ProductConfig]
+    button_products: Mapping[str, str] = field(default_factory=dict)
+    sensors: Mapping[str, SensorConfig] = field(default_factory=dict)
+    max_orders_per_day: int = 10
+    dedupe_window: float = 2.0
+
+    @classmethod
+    def from_config(cls, config: Config, secret: bytes) -> Rules:
+        return cls(
+            gateway_id=config.gateway.id,
+            secret=secret,
+            products=dict(config.products),
+            button_products={b.name: b.product for b in config.buttons},
+            sensors={s.name: s for s in config.sensors},
+            max_orders_per_day=config.limits.max_orders_per_day,
+            dedupe_window=config.limits.dedupe_window,
+        )
+
+
+Decision = tuple[State, list[Action]]
+
+
+def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool = False) -> Decision:
+    """Turn one event into a new state and the actions to carry out.
+
+    ``seen`` says whether the event's id is already in the outbox's seen-ids table
+    (looked up by the caller; the table is too large to copy into every state).
+    """
+    if isinstance(event, ButtonEvent):
+        return _button(state, event, now, rules, seen)
+    if isinstance(event, SensorReading):
+        return _reading(state, event, now, rules, seen)
+    if isinstance(event, OrderUpdate):
+        return _order_update(state, event, now)
+    if isinstance(event, InvalidInput):
+        report = Report(Outcome.INVALID, event.device, now, detail=event.reason)
+        return state, [report]
+    return _tick(state, now, rules)
+
+
+def event_dedupe_key(event: ButtonEvent | SensorReading) -> str | None:
+    """The seen-ids key the caller must look up for ``seen``, or None."""
+    if event.event_id is None:
+        return None
+    return dedupe_key(event.device, event.event_id)
+
+
+# --------------------------------------------------------------------------- buttons
+
+
+def _button(state: State, event: ButtonEvent, now: float, rules: Rules, seen: bool) -> Decision:
+    device = event.device
+    product = rules.button_products.get(device)
+    if product is None:
+        return state, [Report(Outcome.INVALID, device, now, detail="unknown button")]
+    if event.retained:
+        detail = "retained message replayed by the broker, not a press"
+        return state, [Report(Outcome.IGNORED, device, now, product, event.event_id, detail=detail)]
+    # A device's own ids are acted on once, ever. Gateway-made ids only repeat when
+    # the broker redelivers a message we never acknowledged.
+    if event.event_id is not None and seen and (event.redelivered or not event.synthetic_id):
+        return state, [Report(Outcome.DUPLICATE, device, now, product, event.event_id)]
+    actions: list[Action] = []
+    if event.origin != "gpio" and event.synthetic_id:
+        window_key = f"{device}\x00{event.action}"
+        last = state.recent.get(window_key)
+        if last is not None and 0 <= now - last < rules.dedupe_window:
+            detail = f"same action within the {rules.dedupe_window:g}s dedupe window"
+            report = Report(Outcome.DUPLICATE, device, now, product, event.event_id, detail=detail)
+            return state, [report]
+        recent = {k: t for k, t in state.recent.items() if now - t < rules.dedupe_window}
+        recent[window_key] = now
+        state = replace(state, recent=recent)
+    if event.event_id is not None:
+        actions.append(RememberEvent(dedupe_key(device, event.event_id), now))
+    # Gateway-made ids can repeat for different presses (MQTT packet ids are reused),
+    # so the order is named by the moment too; device ids are unique by contract.
+    event_id = event.event_id or "t"
+    if event.synthetic_id:
+        event_id = f"{event_id}@{now:.6f}"
+    if event.action == "hold":
+        state, more = _cancel_newest(state, product, device, event_id, now)
+    else:
+        trigger: Trigger = "manual" if event.origin == "virtual" else "press"
+        state, more = _order(state, product, device, event_id, trigger, now, rules)
+    if more and isinstance(more[0], PlaceOrder):
+        # The intent first, then the id that made it, so a crash between the two
+        # statements cannot exist: the caller commits them in one transaction.
+        return state, [more[0], *actions, *more[1:]]
+    return state, actions + more
+
+
+def _cancel_newest(state: State, product: str, device: str, event_id: str, now: float) -> Decision:
+    candidates = [o for o in state.open_orders if o.product == product and not o.cancel_requested]
+    if not candidates:
+        report = Report(Outcome.NOTHING_TO_CANCEL, device, now, product, event_id)
+        return state, [report, Feedback(device, LedPattern.OFF)]
+    newest = max(candidates, key=lambda o: o.created_at)
+    marked = replace(newest, cancel_requested=True)
+    open_orders = tuple(marked if o.key == newest.key else o for o in state.open_orders)
+    report = Report(Outcome.CANCEL_REQUESTED, device, now, product, event_id, order_key=newest.key)
+    return replace(state, open_orders=open_orders), [
+        CancelOrder(newest.key, product, device),
+        report,
+        Feedback(device, LedPattern.CANCELLED),
+    ]
+
+
+def _order(
+    state: State,
+    product: str,
+    device: str,
+    event_id: str,
+    trigger: Trigger,
+    now: float,
+    rules: Rules,
+) -> Decision:
+    cfg = rules.products[product]
+    placed = tuple(p for p in state.placed if now - p.at < DAY)
+    state = replace(state, placed=placed)
+    rule = _blocking_rule(state, product, cfg, now, rules)
+    if rule is not None:
+        pattern = (
+            LedPattern.ALREADY_ORDERED
+            if rule in (Rule.ONE_OPEN_ORDER, Rule.COOLDOWN)
+            else LedPattern.FAILED
+        )
+        report = Report(Outcome.ABSORBED, device, now, product, event_id, rule=rule)
+        return state, [report, Feedback(device, pattern)]
+    key = order_key(rules.secret, rules.gateway_id, device, event_id)
+    hold_until = now + cfg.confirm_window if cfg.confirm_window > 0 else None
+    order_state = OrderState.HELD if hold_until is not None else OrderState.QUEUED
+    intent = PlaceOrder(
+        key=key,
+        product=product,
+        sku=cfg.sku,
+        quantity=cfg.quantity,
+        device=device,
+        trigger=trigger,
+        event_id=event_id,
+        created_at=now,
+        hold_until=hold_until,
+    )
+    state = replace(
+        state,
+        open_orders=(*state.open_orders, OpenOrder(key, product, device, order_state, now)),
+        placed=(*placed, PlacedOrder(key, product, cfg.quantity, now)),
+    )
+    outcome = Outcome.HELD if hold_until is not None else Outcome.ORDERED
+    report = Report(outcome, device, now, product, event_id, order_key=key, state=order_state)
+    return state, [intent, report, Feedback(device, LedPattern.RECEIVED)]
+
+
+def _blocking_rule(
+    state: State, product: str, cfg: ProductConfig, now: float, rules: Rules
+) -> Rule | None:
+    if cfg.one_open_order and any(o.product == product for o in state.open_orders):
+        return Rule.ONE_OPEN_ORDER
+    mine = [p for p in state.placed if p.product == product]
+    if cfg.cooldown > 0 and any(now - p.at < cfg.cooldown for p in mine):
+        return Rule.COOLDOWN
+    if cfg.max_per_day is not None and sum(p.quantity for p in mine) + cfg.quantity > (
+        cfg.max_per_day
+    ):
+        return Rule.MAX_PER_DAY
+    if len(state.placed) >= rules.max_orders_per_day:
+        return Rule.GATEWAY_CAP
+    return None
+
+
+# --------------------------------------------------------------------------- sensors
+
+
+def _reading(state: State, event: SensorReading, now: float, rules: Rules, seen: bool) -> Decision:
+    sensor = rules.sensors.get(event.device)
+    if sensor is None:
+        return state, [Report(Outcome.INVALID, event.device, now, detail="unknown sensor")]
+    if event.event_id is not None and seen:
+        report = Report(Outcome.DUPLICATE, event.device, now, sensor.product, event.event_id)
+        return state, [report]
+    actions: list[Action] = []
+    if event.event_id is not None:
+        actions.append(RememberEvent(dedupe_key(event.device, event.event_id), now))
+    before = state.episodes.get(sensor.name, Episode())
+    episode = replace(before, last_value=event.value, last_seen=now, stale_reported=False)
+    value = event.value
+    report: Report | None = None
+    if episode.phase == "armed" and value < sensor.reorder_below:
+        episode = replace(episode, phase="settling", below_since=now)
+        report = Report(
+            Outcome.SENSOR_LOW,
+            sensor.name,
+            now,
+            sensor.product,
+            value=value,
+            detail=f"below {sensor.reorder_below:g}; ordering if it stays there {sensor.settle:g}s",
+        )
+    elif episode.phase == "settling" and value >= sensor.reorder_below:
+        episode = replace(episode, phase="armed", below_since=None)
+        report = Report(
+            Outcome.SENSOR_RECOVERED,
+            sensor.name,
+            now,
+            sensor.product,
+            value=value,
+            detail="back above the threshold before it settled (lifted off?): no order",
+        )
+    elif episode.phase == "ordered" and value >= sensor.rearm_above:
+        episode = replace(episode, phase="armed", below_since=None)
+        report = Report(Outcome.SENSOR_REARMED, sensor.name, now, sensor.product, value=value)
+    state = _with_episode(state, sensor.name, episode)
+    if episode.phase != before.phase or before.stale_reported:
+        actions.append(SaveEpisode(sensor.name, episode))
+    if report is not None:
+        actions.append(report)
+    if episode.phase == "settling":
+        state, more = _maybe_settled(state, sensor, now, rules)
+        actions.extend(more)
+    return state, actions
+
+
+def _maybe_settled(state: State, sensor: SensorConfig, now: float, rules: Rules) -> Decision:
+    episode = state.episodes[sensor.name]
+    if episode.phase != "settling" or episode.below_since is None:
+        return state, []
+    if now - episode.below_since < sensor.settle:
+        return state, []
+    if episode.last_seen is None or now - episode.last_seen > sensor.stale_after:
+        return state, []  # silent sensor: reported as stale, never acted on
+    # One id per depletion episode: a restart or a replayed reading maps to the same
+    # idempotency key, so the shop sees one order at most.
+    event_id = f"low-{episode.below_since:.3f}"
+    state, actions = _order(state, sensor.product, sensor.name, event_id, "threshold", now, rules)
+    ordered = replace(episode, phase="ordered")
+    state = _with_episode(state, sensor.name, ordered)
+    return state, [*actions, SaveEpisode(sensor.name, ordered)]
+
+
+def _with_episode(state: State, name: str, episode: Episode) -> State:
+    episodes = dict(state.episodes)
+    episodes[name] = episode
+    return replace(state, episodes=episodes)
+
+
+# --------------------------------------------------------------------------- ticks, updates
+
+
+def _tick(state: State, now: float, rules: Rules) -> Decision:
+    actions: list[Action] = []
+    for name, sensor in rules.sensors.items():
+        episode = state.episodes.get(name)
+        if episode is None or episode.last_seen is None:
+            continue
+        if now - episode.last_seen > sensor.stale_after and not episode.stale_reported:
+            stale = replace(episode, stale_reported=True)
+            state = _with_episode(state, name, stale)
+            age = now - episode.last_seen
+            actions.append(SaveEpisode(name, stale))
+            actions.append(
+                Report(
+                    Outcome.SENSOR_STALE,
+                    name,
+                    now,
+                    sensor.product,
+                    detail=f"no reading for {age:.0f}s (stale_after {sensor.stale_after:g}s)",
+                )
+            )
+            continue
+        state, more = _maybe_settled(state, sensor, now, rules)
+        actions.extend(more)
+    recent = {k: t for k, t in state.recent.items() if now - t < rules.dedupe_window}
+    placed = tuple(p for p in state.placed if now - p.at < DAY)
+    if len(recent) != len(state.recent) or len(placed) != len(state.placed):
+        state = replace(state, recent=recent, placed=placed)
+    return state, actions
+
+
+_UPDATE_PATTERNS = {
+    OrderState.ACCEPTED: LedPattern.ACCEPTED,
+    OrderState.REJECTED: LedPattern.FAILED,
+    OrderState.BLOCKED: LedPattern.FAILED,
+    OrderState.CANCELLED: LedPattern.CANCELLED,
+}
+
+
+def _order_update(state: State, update: OrderUpdate, now: float) -> Decision:
+    if update.state.is_final:
+        open_orders = tuple(o for o in state.open_orders if o.key != update.key)
+    else:
+        open_orders = tuple(
+            replace(o, state=update.state) if o.key == update.key else o for o in state.open_orders
+        )
+    placed = state.placed
+    if update.state in (OrderState.CANCELLED, OrderState.REJECTED):
+        # Nothing was (or will be) bought: it no longer counts towards the caps.
+        placed = tuple(p for p in placed if p.key != update.key)
+    state = replace(state, open_orders=open_orders, placed=placed)
+    status = Report(
+        Outcome.ORDER_STATUS,
+        update.device,
+        now,
+        update.product,
+        order_key=update.key,
+        state=update.state,
+        detail=update.reason,
+    )
+    actions: list[Action] = [status]
+    pattern = LedPattern.QUEUED if update.unreachable else _UPDATE_PATTERNS.get(update.state)
+    if pattern is not None:
+        actions.append(Feedback(update.device, pattern))
+    return state, actions
+
+
+def next_due(state: State, now: float, rules: Rules) -> float | None:
+    """When the core next needs a Tick (a settling sensor or a stale check), or None."""
+    due: list[float] = []
+    for name, sensor in rules.sensors.items():
+        episode = state.episodes.get(name)
+        if episode is None or episode.last_seen is None:
+            continue
+        if episode.phase == "settling" and episode.below_since is not None:
+            due.append(episode.below_since + sensor.settle)
+        if not episode.stale_reported:
+            due.append(episode.last_seen + sensor.stale_after + 0.001)
+    return min(due) if due else None
