@@ -272,8 +272,8 @@ def _reading(state: State, event: SensorReading, now: float, rules: Rules, seen:
     if sensor is None:
         return state, [Report(Outcome.INVALID, event.device, now, detail="unknown sensor")]
     if event.event_id is not None and seen:
-        report = Report(Outcome.DUPLICATE, event.device, now, sensor.product, event.event_id)
-        return state, [report]
+        duplicate = Report(Outcome.DUPLICATE, event.device, now, sensor.product, event.event_id)
+        return state, [duplicate]
     actions: list[Action] = []
     if event.event_id is not None:
         actions.append(RememberEvent(dedupe_key(event.device, event.event_id), now))
