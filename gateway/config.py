@@ -10,10 +10,21 @@ and are held as float seconds.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -26,17 +37,115 @@ def parse_duration(value: object) -> float:
     600.0
     """
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 60s")
+        raise ValueError("expected a duration — write a number with a unit, e.g. 60s")
     if isinstance(value, int | float):
-        raise ValueError(f"has no time unit, did you mean '{value}s'?")
+        shown = int(value) if float(value).is_integer() else value
+        raise ValueError(f"has no time unit — did you mean '{shown}s'?")
     if not isinstance(value, str):
-        raise ValueError("expected a duration such as 60s")
+        raise ValueError("expected a duration — write a number with a unit, e.g. 60s")
     match = _DURATION.match(value)
     if not match:
         raise ValueError(
             f"'{value}' is not a duration — write a number with a unit: ms, s, m, h or d (e.g. 60s)"
         )
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _suggest(word: str, valid: list[str], kind: str) -> str:
+    close = difflib.get_close_matches(word, valid, n=1)
+    if close:
+        return f"did you mean '{close[0]}'? (valid {kind}: {', '.join(valid)})"
+    return f"valid {kind}: {', '.join(valid)}"
+
+
+def _has_credentials(url: str) -> bool:
+    return "@" in urlsplit(url).netloc
+
+
+def check_mqtt_url(url: str) -> str:
+    """Broker URLs are ``mqtt://host[:port]`` or ``mqtts://host[:port]`` (TLS).
+
+    >>> check_mqtt_url("mqtts://broker.lan:8883")
+    'mqtts://broker.lan:8883'
+    """
+    # Checked first, so that no later message echoes a password written into the URL.
+    if _has_credentials(url):
+        raise ValueError(
+            "the URL carries credentials — put them in mqtt.username and mqtt.password_file"
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(
+            f"'{url}' is not a broker URL — write mqtt://HOST:1883, or mqtts://HOST:8883 for TLS"
+        )
+    if not parts.hostname:
+        raise ValueError(f"'{url}' names no host — write {parts.scheme}://HOST:PORT")
+    try:
+        parts.port  # noqa: B018  (urlsplit checks the port only when asked)
+    except ValueError:
+        raise ValueError(f"'{url}' has an invalid port — use a number 1-65535") from None
+    return url
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 and ::1: traffic that never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_shop_url(url: str) -> str:
+    """The shop is spoken to over https; plain http only on loopback (demos, tests).
+
+    >>> check_shop_url("http://127.0.0.1:8080/api/v1")
+    'http://127.0.0.1:8080/api/v1'
+    """
+    if _has_credentials(url):
+        raise ValueError("the URL carries credentials — put the token in commerce.token_file")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"'{url}' is not a web address — write https://HOST/PATH")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"plain http:// to '{parts.hostname}' would send the token unencrypted — use "
+            "https:// (http:// is only allowed for loopback hosts 127.0.0.0/8, ::1, localhost)"
+        )
+    return url
+
+
+def check_profile_name(name: str | None) -> str | None:
+    """A device profile must be one the registry knows."""
+    if name is None:
+        return None
+    # Imported here: devices imports nothing of ours, and config must stay importable
+    # by tools that never touch device profiles.
+    from devices import profile_names  # noqa: PLC0415
+
+    valid = sorted(profile_names())
+    if name not in valid:
+        raise ValueError(f"unknown profile '{name}' — {_suggest(name, valid, 'profiles')}")
+    return name
+
+
+def check_topic(topic: str) -> str:
+    """One device's MQTT topic: no wildcards (they would mix several devices into one).
+
+    >>> check_topic("zigbee2mqtt/pantry_button")
+    'zigbee2mqtt/pantry_button'
+    """
+    if not topic.strip():
+        raise ValueError("is empty — write the device's topic, e.g. zigbee2mqtt/pantry_button")
+    if "+" in topic or "#" in topic:
+        raise ValueError(
+            f"'{topic}' contains an MQTT wildcard — name one device's topic; "
+            "configure one entry per device"
+        )
+    if topic != topic.strip() or "\x00" in topic:
+        raise ValueError(f"'{topic}' has surrounding spaces or a NUL — write the topic as-is")
+    return topic
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -69,6 +178,11 @@ class MqttSection(_Model):
     max_payload: int = Field(default=8192, ge=64, le=1_048_576)
     topic_prefix: str = "reorder"
 
+    @field_validator("url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        return check_mqtt_url(value)
+
 
 class HomeAssistantSection(_Model):
     discovery: bool = True
@@ -86,6 +200,11 @@ class CommerceSection(_Model):
     poll_interval: Duration = 600.0
     verify_tls: bool = True
     ca_file: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _shop_url(cls, value: str) -> str:
+        return check_shop_url(value)
 
 
 class LimitsSection(_Model):
@@ -129,6 +248,16 @@ class ButtonConfig(_Model):
     event_id: str | None = None
     button_index: int = Field(default=1, ge=1, le=8)
 
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str | None) -> str | None:
+        return check_profile_name(value)
+
+    @field_validator("mqtt")
+    @classmethod
+    def _one_topic(cls, value: str | None) -> str | None:
+        return None if value is None else check_topic(value)
+
 
 class SensorConfig(_Model):
     name: Name
@@ -142,6 +271,31 @@ class SensorConfig(_Model):
     settle: Duration = 60.0
     stale_after: Duration = 3600.0
     unit: str | None = None
+
+    @field_validator("mqtt")
+    @classmethod
+    def _one_topic(cls, value: str) -> str:
+        return check_topic(value)
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        checked = check_profile_name(value)
+        assert checked is not None
+        return checked
+
+    @field_validator("rearm_above")
+    @classmethod
+    def _rearm_above_threshold(cls, value: float, info: ValidationInfo) -> float:
+        # A gap between the two thresholds keeps a noisy scale from re-arming and
+        # ordering again while it hovers around one value.
+        below = info.data.get("reorder_below")
+        if below is not None and value <= below:
+            raise ValueError(
+                f"must be above reorder_below ({below:g}) — the sensor re-arms only once "
+                f"refilled past it, e.g. rearm_above: {below * 2 if below > 0 else below + 1:g}"
+            )
+        return value
 
 
 class Config(_Model):

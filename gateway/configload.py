@@ -1,0 +1,664 @@
+"""Load the installer's YAML: every mistake at its line, secrets filled in, ``check``.
+
+Loading runs in passes, and every pass collects instead of stopping, so that an
+installer sees all mistakes at once, each as
+``PATH:LINE:COL: key.path: what is wrong — how to fix it``:
+
+1. read and compose the YAML, keeping positions (:mod:`gateway.yamlpos`);
+2. fill ``${VAR}`` references and secret files in (:mod:`gateway.secrets`);
+3. validate each value with the pydantic models (:mod:`gateway.config`), turning
+   pydantic's messages into plain installer English;
+4. check how values relate: products that exist, pins used once, unique names,
+   a wired *or* a wireless button, the options a device profile needs.
+
+>>> loaded = load_config("config/demo.yaml", env={})       # doctest: +SKIP
+>>> loaded.config.gateway.id                               # doctest: +SKIP
+'demo'
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from gateway.config import Config
+from gateway.secrets import (
+    SecretFileError,
+    SubstitutionError,
+    locate_secret_file,
+    read_secret_file,
+    readable_by_others,
+    secret_value,
+    substitute,
+)
+from gateway.yamlpos import KeyPath, YamlDocument, YamlSyntaxError, parse_yaml
+
+__all__ = [
+    "ConfigError",
+    "LoadedConfig",
+    "check_command",
+    "format_path",
+    "load_config",
+    "secret_value",
+    "summarize",
+]
+
+# Values never echoed in any message, whatever is wrong with them.
+SECRET_PATHS: frozenset[KeyPath] = frozenset(
+    {("commerce", "token"), ("mqtt", "password"), ("mqtt", "username")}
+)
+# Secrets whose presence as literal text makes the file itself sensitive.
+_FILE_SECRETS: tuple[KeyPath, ...] = (("commerce", "token"), ("mqtt", "password"))
+# (section, secret, the key naming the file it may come from)
+_SECRET_FILES: tuple[tuple[str, str, str], ...] = (
+    ("commerce", "token", "token_file"),
+    ("mqtt", "password", "password_file"),
+)
+_TLS_FILES: tuple[tuple[str, str], ...] = (
+    ("mqtt", "ca_file"),
+    ("mqtt", "cert_file"),
+    ("mqtt", "key_file"),
+    ("commerce", "ca_file"),
+)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``messages`` holds one formatted line per mistake.
+
+    >>> str(ConfigError(["gw.yaml:3:5: gateway.id: is required — add it"]))
+    'gw.yaml:3:5: gateway.id: is required — add it'
+    """
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration, the file it came from, and warnings worth showing.
+
+    >>> loaded = load_config("config/demo.yaml", env={})       # doctest: +SKIP
+    >>> loaded.warnings                                        # doctest: +SKIP
+    []
+    """
+
+    config: Config
+    path: Path
+    warnings: list[str] = field(default_factory=list)
+
+
+def format_path(path: KeyPath) -> str:
+    """``("buttons", 1, "gpio")`` -> ``buttons[1].gpio``.
+
+    >>> format_path(("products", "coffee", "quantity"))
+    'products.coffee.quantity'
+    """
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+class _Report:
+    """Collects errors and warnings as formatted lines."""
+
+    def __init__(self, name: str, doc: YamlDocument | None = None) -> None:
+        self.name = name
+        self.doc = doc if doc is not None else YamlDocument(data=None)
+        self.errors: list[tuple[int, int, str]] = []
+        self.warnings: list[tuple[int, int, str]] = []
+
+    def error_at(self, line: int, col: int, path: KeyPath | None, text: str) -> None:
+        where = f"{format_path(path)}: " if path else ""
+        self.errors.append((line, col, f"{self.name}:{line}:{col}: {where}{text}"))
+
+    def key_error(self, path: KeyPath, text: str) -> None:
+        self.error_at(*self.doc.key_at(path), path, text)
+
+    def value_error(self, path: KeyPath, text: str) -> None:
+        self.error_at(*self.doc.value_at(path), path, text)
+
+    def warn_value(self, path: KeyPath, text: str) -> None:
+        line, col = self.doc.value_at(path)
+        message = f"{self.name}:{line}:{col}: warning: {format_path(path)}: {text}"
+        self.warnings.append((line, col, message))
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            ordered = sorted(set(self.errors))
+            raise ConfigError([message for _, _, message in ordered])
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read, check and resolve the configuration at ``path``.
+
+    ``env`` replaces ``os.environ`` for ``${VAR}`` references and
+    ``$CREDENTIALS_DIRECTORY`` (tests pass their own). Raises
+    :class:`ConfigError` listing every mistake found.
+    """
+    env = os.environ if env is None else env
+    file = Path(path)
+    name = os.fspath(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([f"{name}: cannot read: not UTF-8 text — save it as UTF-8"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from None
+
+    report = _Report(name)
+    try:
+        report.doc = parse_yaml(text, name)
+    except YamlSyntaxError as exc:
+        report.error_at(exc.problem.line, exc.problem.col, None, exc.problem.text)
+        report.raise_if_errors()
+    doc = report.doc
+    if doc.data is None:
+        report.error_at(1, 1, None, "the file is empty — start from config/gateway.example.yaml")
+    elif not isinstance(doc.data, dict):
+        report.error_at(
+            *doc.value_at(()),
+            None,
+            f"the top level must be sections such as 'gateway:', 'commerce:' and "
+            f"'products:', not {describe(doc.data)} — start from config/gateway.example.yaml",
+        )
+    report.raise_if_errors()
+    for problem in doc.problems:
+        report.error_at(problem.line, problem.col, problem.path, problem.text)
+
+    literal_secrets = _substitute_all(report, doc.data, (), env)
+    _fill_secret_files(report, doc.data, env)
+    _check_tls_files(report, doc.data)
+    config = _validate(report, doc.data)
+    _check_relations(report, doc.data)
+    report.raise_if_errors()
+    assert config is not None
+
+    mode = readable_by_others(file)
+    for secret in literal_secrets:
+        if mode is not None:
+            report.warn_value(
+                secret,
+                f"this file holds a secret and is readable by group/others (mode {mode:04o}) "
+                f"— run 'chmod 600 {name}', or move the secret to a file or the environment",
+            )
+    warnings = [message for _, _, message in sorted(report.warnings)]
+    return LoadedConfig(config=config, path=file, warnings=warnings)
+
+
+def _substitute_all(
+    report: _Report, node: Any, path: KeyPath, env: Mapping[str, str]
+) -> list[KeyPath]:
+    """Fill ``${VAR}`` in every scalar, in place. Returns secrets written literally."""
+    literal: list[KeyPath] = []
+    if isinstance(node, dict | list):
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, child in items:
+            child_path = (*path, key)
+            if isinstance(child, str):
+                try:
+                    result = substitute(child, env)
+                except SubstitutionError as exc:
+                    report.value_error(child_path, str(exc))
+                    continue
+                node[key] = result.text
+                if child_path in _FILE_SECRETS and result.literal and result.text:
+                    literal.append(child_path)
+            else:
+                literal.extend(_substitute_all(report, child, child_path, env))
+    return literal
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any] | None:
+    section = data.get(name)
+    return section if isinstance(section, dict) else None
+
+
+def _fill_secret_files(report: _Report, data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Read ``*_file`` secrets into the secret itself, so consumers only read ``.token``."""
+    for section_name, secret, file_key in _SECRET_FILES:
+        section = _section(data, section_name)
+        if section is None or not isinstance(section.get(file_key), str):
+            continue
+        if section.get(secret) is not None:
+            report.key_error(
+                (section_name, file_key),
+                f"both {secret} and {file_key} are set — keep only {file_key}",
+            )
+            continue
+        location = locate_secret_file(section[file_key], env)
+        try:
+            section[secret] = read_secret_file(location)
+        except SecretFileError as exc:
+            report.value_error((section_name, file_key), str(exc))
+            continue
+        _warn_if_shared(report, (section_name, file_key), location)
+
+
+def _warn_if_shared(report: _Report, path: KeyPath, location: Path) -> None:
+    mode = readable_by_others(location)
+    if mode is not None:
+        report.warn_value(
+            path,
+            f"{location} is readable by group/others (mode {mode:04o}) "
+            f"— run 'chmod 600 {location}'",
+        )
+
+
+def _check_tls_files(report: _Report, data: dict[str, Any]) -> None:
+    """A missing CA or client certificate is found now, not at the first connect."""
+    for section_name, key in _TLS_FILES:
+        path: KeyPath = (section_name, key)
+        section = _section(data, section_name)
+        name = section.get(key) if section else None
+        if not isinstance(name, str):
+            continue
+        location = Path(name).expanduser()
+        if not location.is_file():
+            report.value_error(path, f"{location} does not exist — fix the path or remove the key")
+        elif path == ("mqtt", "key_file"):
+            _warn_if_shared(report, path, location)
+
+
+def _validate(report: _Report, data: dict[str, Any]) -> Config | None:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            _translate(report, error)
+    return None
+
+
+def _translate(report: _Report, error: Any) -> None:
+    """One pydantic error -> one installer-English line at the right position."""
+    loc: KeyPath = tuple(part for part in error["loc"] if part != "[key]")
+    on_key = "[key]" in error["loc"]
+    kind: str = error["type"]
+    if kind == "missing":
+        report.error_at(*report.doc.key_at(loc[:-1]), loc, _missing(loc))
+        return
+    if kind == "extra_forbidden":
+        report.key_error(loc, _unknown_key(loc))
+        return
+    secret = any(loc[: len(s)] == s for s in SECRET_PATHS)
+    text = describe_problem(kind, error, loc, secret)
+    if on_key:
+        report.key_error(loc, text)
+    else:
+        report.value_error(loc, text)
+
+
+_EXAMPLES = {
+    "gateway": "a 'gateway:' section with 'id: kitchen'",
+    "commerce": "a 'commerce:' section with 'base_url: https://shop.example/api/v1'",
+    "products": "a 'products:' section, e.g. 'coffee: {sku: LAVAZZA-1KG}'",
+    "id": "id: kitchen",
+    "base_url": "base_url: https://shop.example/api/v1",
+    "sku": "sku: LAVAZZA-1KG",
+    "name": "name: pantry",
+    "product": "product: coffee (a name under products:)",
+    "mqtt": "mqtt: sensors/coffee-scale/state",
+    "reorder_below": "reorder_below: 250",
+    "rearm_above": "rearm_above: 800",
+}
+
+
+def _missing(loc: KeyPath) -> str:
+    key = str(loc[-1])
+    return f"is required — add {_EXAMPLES.get(key, f'{key}:')}"
+
+
+def _model_at(loc: KeyPath) -> type[BaseModel] | None:
+    """The model class whose fields are valid at ``loc`` (for 'did you mean')."""
+    current: Any = Config
+    parts = list(loc)
+    while parts:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            part = parts.pop(0)
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return None
+            current = info.annotation
+            continue
+        origin = typing.get_origin(current)
+        args = typing.get_args(current)
+        if origin in (typing.Union, types.UnionType):
+            current = next(a for a in args if a is not type(None))
+        elif origin is typing.Annotated:
+            current = args[0]
+        elif origin in (list, dict):
+            parts.pop(0)
+            current = args[-1]
+        else:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unknown_key(loc: KeyPath) -> str:
+    key = str(loc[-1])
+    model = _model_at(loc[:-1])
+    valid = sorted(model.model_fields) if model else []
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key '{key}' — did you mean '{close[0]}'?"
+    return f"unknown key '{key}' — valid keys here: {', '.join(valid)}"
+
+
+def describe_problem(kind: str, error: Any, loc: KeyPath, secret: bool) -> str:
+    """Plain-English text for one pydantic error type (secrets are never echoed)."""
+    ctx = error.get("ctx") or {}
+    got = "" if secret else f", got {describe(error.get('input'))}"
+    key = str(loc[-1]) if loc else ""
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number{got} — write e.g. {key}: 2"
+    if kind in ("float_type", "float_parsing", "finite_number"):
+        return f"expected a number{got} — write e.g. {key}: 250"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false{got} — write {key}: true or {key}: false"
+    if kind == "string_type":
+        if secret:
+            return "expected text — put the secret in quotes"
+        return f"expected text{got} — put the value in quotes"
+    if kind == "string_too_short":
+        return "must not be empty — write a value or remove the key"
+    if kind == "string_too_long":
+        return f"is too long — at most {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return (
+            f"'{error.get('input')}' is not a valid name — use up to 64 letters, digits, "
+            "'-' or '_', starting with a letter or digit (names appear in MQTT topics)"
+        )
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        word = "at least" if kind == "greater_than_equal" else "more than"
+        return f"must be {word} {bound}{got}"
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        word = "at most" if kind == "less_than_equal" else "less than"
+        return f"must be {word} {bound}{got}"
+    if kind == "literal_error":
+        return f"unknown {key} '{error.get('input')}' — valid {key}s: {ctx.get('expected', '')}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a mapping of 'key: value' lines{got}"
+    if kind == "list_type":
+        return f"expected a list of entries starting with '- '{got}"
+    if kind == "too_short":
+        return f"needs at least one entry — add {_EXAMPLES.get(key, 'one')}"
+    message = str(error["msg"])
+    return (message[:1].lower() + message[1:]) if not secret else "is not valid"
+
+
+def check_command(
+    path: str, stdout: TextIO, stderr: TextIO, env: Mapping[str, str] | None = None
+) -> int:
+    """``reorder-gateway check``: warnings and a summary (0), or every error (2)."""
+    try:
+        loaded = load_config(path, env)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=stderr)
+        count = len(exc.messages)
+        print(f"{path}: {count} problem{'s' if count != 1 else ''} found", file=stderr)
+        return 2
+    for warning in loaded.warnings:
+        print(warning, file=stderr)
+    print(summarize(loaded.config), file=stdout)
+    print(f"{path}: configuration is valid", file=stdout)
+    return 0
+
+
+# --------------------------------------------------------------------------- relations
+
+# ProfileOptions field -> the config key that sets it, and what to write there.
+_OPTION_KEYS = {
+    "action_path": ("action", "the dotted path to the action word, e.g. action: action"),
+    "value_path": ("value", "the dotted path to the number, e.g. value: weight_g"),
+    "event_id_path": ("event_id", "the dotted path to a message id, e.g. event_id: msg_id"),
+    "button_index": ("button_index", "the device's button number, e.g. button_index: 1"),
+}
+# What a profile needs per role, beyond Profile.required_options (which is role-blind):
+# a generic JSON device is only useful once told where its action or number is.
+_ROLE_OPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("json", "button"): ("action_path",),
+    ("json", "sensor"): ("value_path",),
+}
+
+
+def _entries(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(section)
+    if not isinstance(items, list):
+        return []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _check_relations(report: _Report, data: dict[str, Any]) -> None:
+    """Mistakes no single value shows: they are about how values relate."""
+    products = data.get("products")
+    product_names = sorted(map(str, products)) if isinstance(products, dict) else None
+    names: dict[str, tuple[str, int]] = {}
+    pins: list[tuple[tuple[int, int], int, KeyPath, str]] = []
+    for section, role in (("buttons", "button"), ("sensors", "sensor")):
+        for index, entry in _entries(data, section):
+            base: KeyPath = (section, index)
+            name = entry.get("name")
+            label = f"{role} '{name}'" if isinstance(name, str) else f"{role} {index}"
+            if isinstance(name, str):
+                line = report.doc.value_at((*base, "name"))[0]
+                if name in names:
+                    other, other_line = names[name]
+                    report.value_error(
+                        (*base, "name"),
+                        f"'{name}' is already the name of the {other} on line {other_line} — "
+                        "names appear in MQTT topics and state keys, so each must be unique",
+                    )
+                else:
+                    names[name] = (role, line)
+            _check_product(report, entry, base, product_names)
+            if role == "button":
+                _check_wiring(report, entry, base)
+                for key in ("gpio", "led"):
+                    pin = entry.get(key)
+                    if isinstance(pin, int) and not isinstance(pin, bool):
+                        what = label if key == "gpio" else f"the LED of {label}"
+                        pins.append((report.doc.value_at((*base, key)), pin, (*base, key), what))
+            _check_profile(report, entry, base, role)
+    _check_pins(report, pins)
+
+
+def _check_product(
+    report: _Report, entry: dict[str, Any], base: KeyPath, product_names: list[str] | None
+) -> None:
+    product = entry.get("product")
+    if not isinstance(product, str) or product_names is None or product in product_names:
+        return
+    close = difflib.get_close_matches(product, product_names, n=1)
+    listed = ", ".join(product_names)
+    if close:
+        hint = f"did you mean '{close[0]}'? (products: {listed})"
+    else:
+        hint = f"define it under products:, or use one of: {listed}"
+    report.value_error((*base, "product"), f"unknown product '{product}' — {hint}")
+
+
+def _check_wiring(report: _Report, entry: dict[str, Any], base: KeyPath) -> None:
+    wired, wireless = entry.get("gpio") is not None, entry.get("mqtt") is not None
+    doc = report.doc
+    if wired and wireless:
+        report.error_at(
+            *doc.key_at((*base, "mqtt")),
+            base,
+            "has both gpio: and mqtt: — a button is either wired to a pin or a wireless "
+            "device; keep one of them",
+        )
+    elif not wired and not wireless:
+        report.error_at(
+            *doc.key_at(base),
+            base,
+            "has neither gpio: nor mqtt: — add gpio: PIN for a wired button, "
+            "or mqtt: TOPIC with profile: for a wireless one",
+        )
+    elif wireless and entry.get("profile") is None:
+        report.error_at(
+            *doc.key_at((*base, "mqtt")),
+            (*base, "profile"),
+            f"is required with mqtt: — add profile: one of {', '.join(_profile_names())}",
+        )
+    elif wired and entry.get("profile") is not None:
+        report.key_error(
+            (*base, "profile"),
+            "only applies to MQTT buttons — remove it, or replace gpio: with mqtt:",
+        )
+
+
+def _profile_names() -> list[str]:
+    from devices import profile_names  # noqa: PLC0415  (see gateway.config.check_profile_name)
+
+    return profile_names()
+
+
+def _check_profile(report: _Report, entry: dict[str, Any], base: KeyPath, role: str) -> None:
+    from devices import PROFILES  # noqa: PLC0415
+
+    name = entry.get("profile", "json" if role == "sensor" else None)
+    profile = PROFILES.get(name) if isinstance(name, str) else None
+    if profile is None:
+        return
+    where = (*base, "profile") if "profile" in entry else base
+    if profile.kind not in (role, "both"):
+        usable = [p.name for p in PROFILES.values() if p.kind in (role, "both")]
+        report.value_error(
+            where,
+            f"profile '{profile.name}' is for {profile.kind}s — a {role} can use: "
+            f"{', '.join(sorted(usable))}",
+        )
+        return
+    for option in (*profile.required_options, *_ROLE_OPTIONS.get((profile.name, role), ())):
+        key, hint = _OPTION_KEYS[option]
+        if entry.get(key) in (None, ""):
+            line, col = report.doc.value_at(where)
+            report.error_at(
+                line, col, (*base, key), f"is required by profile '{profile.name}' — add {hint}"
+            )
+
+
+def _check_pins(report: _Report, pins: list[tuple[tuple[int, int], int, KeyPath, str]]) -> None:
+    first: dict[int, tuple[str, int]] = {}
+    for (line, _col), pin, path, what in sorted(pins):
+        if pin in first:
+            other, other_line = first[pin]
+            report.value_error(
+                path,
+                f"GPIO {pin} is already used by {other} on line {other_line} — "
+                "give each button and LED its own pin",
+            )
+        else:
+            first[pin] = (what, line)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def describe(value: object) -> str:
+    """A short, safe rendering of a (non-secret) value for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds back into the unit an installer would write.
+
+    >>> format_duration(600.0), format_duration(0.05), format_duration(90.0)
+    ('10m', '50ms', '90s')
+    """
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    if seconds < 1.0 and (seconds * 1000).is_integer():
+        return f"{int(seconds * 1000)}ms"
+    return f"{seconds:g}s"
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def summarize(config: Config) -> str:
+    """A short human summary for ``check``: what the gateway will do. No secrets.
+
+    >>> print(summarize(load_config("config/demo.yaml", env={}).config))  # doctest: +SKIP
+    gateway demo: state in ./demo-state, GPIO pin factory mock
+    ...
+    """
+    g, m, c = config.gateway, config.mqtt, config.commerce
+    tls = "TLS" if urlsplit(m.url).scheme == "mqtts" else "no TLS"
+    login = "with login" if m.username is not None else "anonymous"
+    pins = g.pin_factory or "from GPIOZERO_PIN_FACTORY or gpiozero's default"
+    lines = [
+        f"gateway {g.id}: state in {g.state_dir}, GPIO pin factory {pins}",
+        f"mqtt: broker {_host_port(m.url)} ({tls}, {login}), topics under {m.topic_prefix}/{g.id}/",
+        f"commerce: {c.adapter} shop at {_host_port(c.base_url)} ({urlsplit(c.base_url).scheme}), "
+        f"token {'set' if c.token is not None else 'NOT set'}",
+        f"limits: at most {config.limits.max_orders_per_day} orders a day, "
+        f"presses within {format_duration(config.limits.dedupe_window)} count once",
+    ]
+    if config.metrics.enabled:
+        port = config.metrics.port or "an ephemeral port"
+        lines.append(f"metrics: http://{config.metrics.host} on {port}")
+    else:
+        lines.append("metrics: off")
+    lines.append(f"products ({len(config.products)}):")
+    for name, p in config.products.items():
+        rules = ["one open order at a time"] if p.one_open_order else []
+        if p.max_per_day is not None:
+            rules.append(f"at most {p.max_per_day} a day")
+        if p.cooldown:
+            rules.append(f"cooldown {format_duration(p.cooldown)}")
+        if p.confirm_window:
+            rules.append(f"cancellable for {format_duration(p.confirm_window)}")
+        lines.append(
+            f"  {name}: {p.sku} x{p.quantity}" + (f", {', '.join(rules)}" if rules else "")
+        )
+    lines.append(f"buttons ({len(config.buttons)}):")
+    for b in config.buttons:
+        source = f"GPIO {b.gpio}" if b.gpio is not None else f"MQTT {b.mqtt} ({b.profile})"
+        led = f", LED on GPIO {b.led}" if b.led is not None else ""
+        lines.append(f"  {b.name}: {source}{led} -> {b.product}")
+    lines.append(f"sensors ({len(config.sensors)}):")
+    for s in config.sensors:
+        unit = f" {s.unit}" if s.unit else ""
+        value = f", value {s.value}" if s.value else ""
+        lines.append(
+            f"  {s.name}: MQTT {s.mqtt} ({s.profile}{value}) -> {s.product}: order below "
+            f"{s.reorder_below:g}{unit}, re-arm above {s.rearm_above:g}{unit}, "
+            f"settle {format_duration(s.settle)}"
+        )
+    return "\n".join(lines)

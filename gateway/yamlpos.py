@@ -1,0 +1,211 @@
+"""YAML with positions: python data plus where every key and value was written.
+
+PyYAML's ``safe_load`` forgets positions and silently keeps the last of two
+equal keys. Here the node tree is composed with :class:`yaml.SafeLoader`, the
+python data is built from it by hand, and every key path is mapped to the
+1-based ``(line, column)`` of its key and of its value, so that each later
+complaint can point at the exact spot in the installer's file.
+
+>>> doc = parse_yaml("gateway:\\n  id: demo\\n", "gateway.yaml")
+>>> doc.data
+{'gateway': {'id': 'demo'}}
+>>> doc.value_at(("gateway", "id"))
+(2, 7)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+KeyPath = tuple[str | int, ...]
+"""A path into the data: mapping keys and list indexes, e.g. ``("buttons", 1, "gpio")``."""
+
+Position = tuple[int, int]
+"""1-based ``(line, column)``."""
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class YamlProblem:
+    """Something wrong with the YAML itself, at a position (``path`` None: no key yet)."""
+
+    line: int
+    col: int
+    path: KeyPath | None
+    text: str
+
+
+@dataclass
+class YamlDocument:
+    """The data of one YAML file and where each part of it was written."""
+
+    data: Any
+    keys: dict[KeyPath, Position] = field(default_factory=dict)
+    values: dict[KeyPath, Position] = field(default_factory=dict)
+    problems: list[YamlProblem] = field(default_factory=list)
+
+    def key_at(self, path: KeyPath) -> Position:
+        """Position of the key at ``path``, or of its nearest written ancestor."""
+        return _nearest(self.keys, path)
+
+    def value_at(self, path: KeyPath) -> Position:
+        """Position of the value at ``path``, or of its nearest written ancestor."""
+        return _nearest(self.values, path)
+
+    def has(self, path: KeyPath) -> bool:
+        return path in self.values
+
+
+class YamlSyntaxError(Exception):
+    """The text is not YAML: a problem with a position and a hint how to fix it."""
+
+    def __init__(self, problem: YamlProblem) -> None:
+        super().__init__(problem.text)
+        self.problem = problem
+
+
+def _nearest(table: dict[KeyPath, Position], path: KeyPath) -> Position:
+    for end in range(len(path), -1, -1):
+        found = table.get(path[:end])
+        if found is not None:
+            return found
+    return (1, 1)
+
+
+def _pos(node: Node) -> Position:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+# Common syntax mistakes and how an installer fixes them.
+_SYNTAX_HINTS = (
+    (
+        "cannot start any token",
+        "indent with spaces, not tabs, and quote values that start with @ or `",
+    ),
+    (
+        "mapping values are not allowed",
+        "put values containing ': ' in quotes, or fix the indentation",
+    ),
+    ("expected <block end>", "line up the keys of one section at the same indentation"),
+    ("could not find expected ':'", "write 'key: value' with a space after the colon"),
+    ("found unexpected end of stream", "close the quote or bracket that was opened"),
+    ("expected a single document", "remove the '---' separator: one file holds one configuration"),
+    ("found undefined alias", "define the &anchor before using *alias"),
+)
+
+
+def _syntax_problem(exc: yaml.YAMLError) -> YamlProblem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    what = f"{context}, {problem}" if context else str(problem)
+    hint = next((h for needle, h in _SYNTAX_HINTS if needle in what), None)
+    hint = hint or "check the indentation and quoting on this line and the one above"
+    return YamlProblem(line, col, None, f"YAML syntax error: {what} — {hint}")
+
+
+def parse_yaml(text: str, name: str = "<config>") -> YamlDocument:
+    """Compose ``text`` safely and build data plus positions.
+
+    Raises :class:`YamlSyntaxError` when the text is not YAML. Duplicate and
+    non-text keys do not raise: they are collected in ``problems`` so that they
+    are reported together with every other mistake.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(_syntax_problem(exc)) from exc
+    doc = YamlDocument(data=None)
+    if root is None:
+        return doc
+    builder = _Builder(doc)
+    try:
+        doc.data = builder.build(root, ())
+    except yaml.YAMLError as exc:  # e.g. a malformed !!int scalar
+        raise YamlSyntaxError(_syntax_problem(exc)) from exc
+    return doc
+
+
+class _Builder:
+    """Turns composed nodes into plain dicts, lists and scalars, recording positions."""
+
+    def __init__(self, doc: YamlDocument) -> None:
+        self._doc = doc
+        self._scalars = SafeConstructor()
+
+    def build(self, node: Node, path: KeyPath) -> Any:
+        self._doc.values.setdefault(path, _pos(node))
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            items = []
+            for index, child in enumerate(node.value):
+                self._doc.keys.setdefault((*path, index), _pos(child))
+                items.append(self.build(child, (*path, index)))
+            return items
+        assert isinstance(node, ScalarNode)
+        return self._scalars.construct_object(node, deep=True)
+
+    def _mapping(self, node: MappingNode, path: KeyPath) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        # "<<: *defaults" first, so that keys written in the mapping itself win,
+        # as in YAML, together with their positions.
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                for source in self._merge_sources(value_node, path):
+                    result.update(self._mapping(source, path))
+        first_seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            line, col = _pos(key_node)
+            if key in first_seen:
+                self._doc.problems.append(
+                    YamlProblem(
+                        line,
+                        col,
+                        (*path, key),
+                        f"duplicate key '{key}' (first written on line {first_seen[key]})"
+                        " — remove one of them; YAML would silently keep only the last",
+                    )
+                )
+            first_seen[key] = line
+            self._doc.keys[(*path, key)] = (line, col)
+            self._doc.values[(*path, key)] = _pos(value_node)
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+    def _merge_sources(self, node: Node, path: KeyPath) -> list[MappingNode]:
+        if isinstance(node, MappingNode):
+            return [node]
+        if isinstance(node, SequenceNode):
+            return [n for n in node.value if isinstance(n, MappingNode)]
+        line, col = _pos(node)
+        self._doc.problems.append(
+            YamlProblem(line, col, path, "'<<' must name a mapping — write '<<: *anchor'")
+        )
+        return []
+
+    def _key(self, node: Node, path: KeyPath) -> str | None:
+        if isinstance(node, ScalarNode):
+            value = self._scalars.construct_object(node)
+            if isinstance(value, str):
+                return value
+            # A key written as 17 or true is still meant as the word the installer typed.
+            if isinstance(value, int | float | bool) or value is None:
+                return str(node.value)
+        line, col = _pos(node)
+        self._doc.problems.append(
+            YamlProblem(line, col, path, "a key must be a plain word — write 'name: value'")
+        )
+        return None
