@@ -588,6 +588,15 @@ class Store:
                 (next_attempt_at, error, key),
             )
 
+    def release_blocked(self, now: float) -> int:
+        """Credentials work again: every blocked order is due now. Returns how many."""
+        with self._tx() as c:
+            cursor = c.execute(
+                "UPDATE orders SET next_attempt_at = ? WHERE state = ? AND next_attempt_at > ?",
+                (now, OrderState.BLOCKED, now),
+            )
+        return int(cursor.rowcount)
+
     def next_wakeup(self) -> float | None:
         """The earliest time the sender has something to do, or None if nothing is pending."""
         found = self._conn.execute(
