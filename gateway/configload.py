@@ -392,7 +392,8 @@ def describe_problem(kind: str, error: Any, loc: KeyPath, secret: bool) -> str:
         word = "at most" if kind == "less_than_equal" else "less than"
         return f"must be {word} {bound}{got}"
     if kind == "literal_error":
-        return f"unknown {key} '{error.get('input')}' — valid {key}s: {ctx.get('expected', '')}"
+        valid = str(ctx.get("expected", "")).replace("'", "")
+        return f"unknown {key} '{error.get('input')}' — valid {key}s: {valid}"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"expected a mapping of 'key: value' lines{got}"
     if kind == "list_type":
@@ -631,8 +632,8 @@ def summarize(config: Config) -> str:
         f"presses within {format_duration(config.limits.dedupe_window)} count once",
     ]
     if config.metrics.enabled:
-        port = config.metrics.port or "an ephemeral port"
-        lines.append(f"metrics: http://{config.metrics.host} on {port}")
+        port = config.metrics.port or "<ephemeral port>"
+        lines.append(f"metrics: http://{config.metrics.host}:{port}/metrics")
     else:
         lines.append("metrics: off")
     lines.append(f"products ({len(config.products)}):")
