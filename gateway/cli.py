@@ -1,0 +1,116 @@
+"""``reorder-gateway`` — run | check | queue | status.
+
+Exit codes: 0 success, 1 runtime failure (with a one-line reason, never a
+traceback), 2 invalid configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway import __version__
+from gateway.clock import make_clock
+from gateway.configload import ConfigError, check_command, load_config
+from gateway.logs import setup_logging
+
+DEFAULT_CONFIG = "/etc/reorder-gateway/gateway.yaml"
+log = logging.getLogger("gateway")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reorder-gateway",
+        description="Buttons and sensors in, exactly one reorder out.",
+    )
+    p.add_argument("--version", action="version", version=f"reorder-gateway {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--config", "-c", default=DEFAULT_CONFIG, help=f"YAML file (default {DEFAULT_CONFIG})"
+        )
+
+    run = sub.add_parser("run", help="run the gateway (foreground; systemd runs this)")
+    with_config(run)
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--log-format", default="text", choices=["text", "json"])
+    # Demos and tests only: the production config has no such setting.
+    run.add_argument("--time-scale", type=float, default=None, help=argparse.SUPPRESS)
+    run.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)
+
+    check = sub.add_parser("check", help="validate the config and summarise what would run")
+    with_config(check)
+
+    queue = sub.add_parser("queue", help="list, retry or drop orders in the outbox")
+    with_config(queue)
+    qsub = queue.add_subparsers(dest="queue_command", metavar="ACTION")
+    qsub.add_parser("list", help="orders with state, age, attempts and last error (default)")
+    retry = qsub.add_parser("retry", help="re-queue a rejected or blocked order")
+    retry.add_argument("key", help="the order key, or a unique prefix of it")
+    drop = qsub.add_parser("drop", help="remove an order that has not reached the shop")
+    drop.add_argument("key", help="the order key, or a unique prefix of it")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check":
+        return check_command(args.config, sys.stdout, sys.stderr)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "queue":
+        return _queue(args)
+    return 2
+
+
+def _state_dir(config_path: str) -> Path | None:
+    try:
+        return Path(load_config(config_path).config.gateway.state_dir)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level, args.log_format)
+    # Imported here so that `check` and `queue` work without GPIO or MQTT libraries
+    # touching the hardware.
+    from gateway.daemon import run_gateway
+    from gateway.gpio import GpioError
+    from gateway.mqtt import MqttError
+    from gateway.outbox import OutboxError
+
+    try:
+        return run_gateway(Path(args.config), make_clock(args.time_scale), demo=args.demo)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        print(f"{args.config}: refusing to run with an invalid configuration", file=sys.stderr)
+        return 2
+    except (GpioError, MqttError, OutboxError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+
+
+def _queue(args: argparse.Namespace) -> int:
+    from gateway.outbox import OutboxError
+    from gateway.queuecli import queue_drop, queue_list, queue_retry
+
+    state_dir = _state_dir(args.config)
+    if state_dir is None:
+        return 2
+    try:
+        if args.queue_command in (None, "list"):
+            return queue_list(state_dir, sys.stdout, time.time())
+        if args.queue_command == "retry":
+            return queue_retry(state_dir, args.key, sys.stdout)
+        return queue_drop(state_dir, args.key, sys.stdout)
+    except OutboxError as exc:
+        print(f"reorder-gateway queue: {exc}", file=sys.stderr)
+        return 1

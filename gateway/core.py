@@ -1,0 +1,347 @@
+"""The core thread: events in, decisions committed, then acknowledged.
+
+Everything that can trigger an order reaches this one thread through a bounded
+queue: raw MQTT messages (parsed here, not on paho's thread), GPIO presses, the
+sender's status updates, ticks. For each batch it runs :func:`gateway.decide.decide`,
+commits every durable action in ONE SQLite transaction, and only then acknowledges
+(MQTT PUBACK, LED, the events topic, the log line). Commit before acknowledge,
+always: a crash before the commit means the broker redelivers; a crash after it
+means the outbox already holds the order.
+
+Batching (group commit) is what keeps a flood of sensor readings cheap: one fsync
+covers up to :data:`MAX_BATCH` events.
+
+>>> Core.MAX_BATCH
+256
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from gateway.clock import Clock
+from gateway.decide import (
+    DAY,
+    OpenOrder,
+    PlacedOrder,
+    Rules,
+    State,
+    decide,
+    event_dedupe_key,
+    next_due,
+)
+from gateway.events import (
+    Action,
+    ButtonEvent,
+    CancelOrder,
+    Event,
+    Feedback,
+    OrderState,
+    OrderUpdate,
+    Outcome,
+    PlaceOrder,
+    RememberEvent,
+    Report,
+    SaveEpisode,
+    SensorReading,
+    Tick,
+)
+from gateway.mqtt import InboundMessage
+from gateway.outbox import OutboxError, Store
+from gateway.routing import Ignored, Router, SimGpio
+
+log = logging.getLogger(__name__)
+
+_DURABLE = (PlaceOrder, CancelOrder, RememberEvent, SaveEpisode)
+_RESYNC_EVERY = 30.0  # real seconds: pick up `queue retry/drop` done from the CLI
+_PRUNE_EVERY = 3600.0  # real seconds
+_COMMIT_BACKOFF_MAX = 30.0
+
+
+@dataclass(frozen=True)
+class Reconfigure:
+    """Swap rules and routes at a clean point between batches (SIGHUP reload)."""
+
+    rules: Rules
+    router: Router
+
+
+Item = InboundMessage | Event | Reconfigure
+
+
+@dataclass
+class Sinks:
+    """Where the core's results go. Each is called after the commit, never before."""
+
+    report: Callable[[Report], None]
+    feedback: Callable[[Feedback], None] = lambda _fb: None
+    ack: Callable[[int, int], None] = lambda _mid, _qos: None
+    wake_sender: Callable[[], None] = lambda: None
+    sim_gpio: Callable[[SimGpio], None] | None = None
+    reading: Callable[[str, float], None] = lambda _name, _value: None
+    state: Callable[[State], None] = lambda _state: None
+
+
+@dataclass
+class CoreCounters:
+    events: int = 0
+    batches: int = 0
+    commit_failures: int = 0
+    queue_full: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+
+def load_state(store: Store, now: float) -> State:
+    """Rebuild the core's cache from the outbox (start, and periodic resync)."""
+    open_orders = tuple(
+        OpenOrder(r.key, r.product, r.device, r.state, r.created_at, r.cancel_requested)
+        for r in store.open_orders()
+    )
+    placed = tuple(
+        PlacedOrder(r.key, r.product, r.quantity, r.created_at)
+        for r in store.orders_since(now - DAY)
+        if r.state not in (OrderState.CANCELLED, OrderState.REJECTED)
+    )
+    return State(open_orders=open_orders, placed=placed, episodes=store.episodes())
+
+
+class Core:
+    """The single thread that decides. Feed it with :meth:`submit` (never blocks).
+
+    >>> Core.MAX_BATCH
+    256
+    """
+
+    MAX_BATCH = 256
+
+    def __init__(
+        self,
+        store: Store,
+        rules: Rules,
+        router: Router,
+        clock: Clock,
+        body_for: Callable[[PlaceOrder], bytes],
+        sinks: Sinks,
+        *,
+        queue_size: int = 2000,
+        retention: tuple[float, float] = (30 * DAY, 90 * DAY),
+    ) -> None:
+        self._store = store
+        self._rules = rules
+        self._router = router
+        self._clock = clock
+        self._body_for = body_for
+        self._sinks = sinks
+        self._retention = retention
+        self._inbox: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.counters = CoreCounters()
+        self.state = load_state(store, clock.now())
+        self._last_resync = time.monotonic()
+        self._last_prune = 0.0
+
+    # ------------------------------------------------------------------ feeding
+
+    def submit(self, item: Item) -> None:
+        """Hand an item over; never blocks. A full queue drops it (counted, logged).
+
+        MQTT QoS 1 traffic cannot fill it (the broker's Receive Maximum is smaller);
+        a dropped QoS 1 message is not acknowledged, so the broker sends it again.
+        """
+        try:
+            self._inbox.put_nowait(item)
+        except queue.Full:
+            self.counters.queue_full += 1
+            log.warning("core queue full: dropped %s", type(item).__name__)
+
+    @property
+    def backlog(self) -> int:
+        return self._inbox.qsize()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="core", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop taking input; finishes the batch in hand (it is committed or not at all)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ loop
+
+    def _run(self) -> None:
+        backoff = 0.5
+        pending: list[Item] = []
+        while not self._stop.is_set():
+            if not pending:
+                first = self._next_item()
+                if first is None:
+                    self._housekeeping()
+                    continue
+                pending = [first]
+                while len(pending) < self.MAX_BATCH:
+                    try:
+                        pending.append(self._inbox.get_nowait())
+                    except queue.Empty:
+                        break
+            try:
+                self.process(pending)
+                pending = []
+                backoff = 0.5
+            except (sqlite3.Error, OutboxError, OSError) as exc:
+                # Disk full, I/O error, locked database: nothing was acknowledged and
+                # the state was rolled back. Keep the batch and try again.
+                self.counters.commit_failures += 1
+                log.error(
+                    "could not commit %d events (%s); retrying in %.1fs", len(pending), exc, backoff
+                )
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, _COMMIT_BACKOFF_MAX)
+            except Exception:
+                # A bug must not stop the gateway from taking presses; the batch is
+                # not acknowledged, so MQTT messages come again after a reconnect.
+                log.exception("internal error while deciding; batch skipped")
+                pending = []
+
+    def _next_item(self) -> Item | None:
+        now = self._clock.now()
+        due = self._next_due(now)
+        timeout = 1.0 if due is None else max(0.0, (due - now) / self._clock.scale)
+        try:
+            return self._inbox.get(timeout=min(timeout, 1.0))
+        except queue.Empty:
+            if due is not None and self._clock.now() >= due:
+                return Tick()
+            return None
+
+    def _next_due(self, now: float) -> float | None:
+        return next_due(self.state, now, self._rules)
+
+    def _housekeeping(self) -> None:
+        mono = time.monotonic()
+        try:
+            if mono - self._last_resync >= _RESYNC_EVERY:
+                self._last_resync = mono
+                fresh = load_state(self._store, self._clock.now())
+                self.state = replace(self.state, open_orders=fresh.open_orders, placed=fresh.placed)
+            if mono - self._last_prune >= _PRUNE_EVERY:
+                self._last_prune = mono
+                removed = self._store.prune(self._clock.now(), *self._retention)
+                if removed:
+                    log.info("pruned %d old event ids and finished orders", removed)
+        except (sqlite3.Error, OutboxError) as exc:
+            log.warning("housekeeping skipped: %s", exc)
+
+    # ------------------------------------------------------------------ one batch
+
+    def process(self, items: list[Item]) -> None:
+        """Decide, commit, then acknowledge one batch (also used directly by tests)."""
+        now = self._clock.now()
+        before = self.state
+        state = before
+        durable: list[Action] = []
+        after: list[Callable[[], None]] = []
+        pending_seen: set[str] = set()
+        cancels: dict[str, CancelOrder] = {}
+
+        def run(event: Event) -> None:
+            nonlocal state
+            seen = False
+            if isinstance(event, ButtonEvent | SensorReading):
+                key = event_dedupe_key(event)
+                seen = key is not None and (key in pending_seen or self._store.is_seen(key))
+            state, actions = decide(state, event, now, self._rules, seen=seen)
+            self.counters.events += 1
+            for action in actions:
+                if isinstance(action, _DURABLE):
+                    durable.append(action)
+                    if isinstance(action, RememberEvent):
+                        pending_seen.add(action.dedupe_key)
+                    if isinstance(action, CancelOrder):
+                        cancels[action.key] = action
+                elif isinstance(action, Report):
+                    after.append(_bind(self._report, action))
+                elif isinstance(action, Feedback):
+                    after.append(_bind(self._sinks.feedback, action))
+            if isinstance(event, SensorReading):
+                after.append(_bind2(self._sinks.reading, event.device, event.value))
+
+        for item in items:
+            if isinstance(item, Reconfigure):
+                self._rules, self._router = item.rules, item.router
+                continue
+            if isinstance(item, InboundMessage):
+                for routed in self._router.events(
+                    item.topic, item.payload, mid=item.mid, retain=item.retain, dup=item.dup
+                ):
+                    if isinstance(routed, SimGpio):
+                        if self._sinks.sim_gpio is not None:
+                            after.append(_bind(self._sinks.sim_gpio, routed))
+                    elif isinstance(routed, Ignored):
+                        report = Report(Outcome.IGNORED, routed.device, now, detail=routed.detail)
+                        after.append(_bind(self._report, report))
+                    else:
+                        run(routed)
+                after.append(_bind2(self._sinks.ack, item.mid, item.qos))
+            else:
+                run(item)
+
+        try:
+            result = self._store.commit(durable, self._body_for, now=now) if durable else None
+        except BaseException:
+            self.state = before
+            raise
+        self.state = state
+        self.counters.batches += 1
+        for call in after:
+            _safely(call)
+        if result is not None:
+            if result.wake_sender:
+                _safely(self._sinks.wake_sender)
+            local = [cancels[k] for k in result.local_cancels if k in cancels]
+            if local:
+                # Cancelled before leaving: tell the core (and the household) now.
+                self.process(
+                    [
+                        OrderUpdate(
+                            c.key,
+                            c.product,
+                            c.device,
+                            OrderState.CANCELLED,
+                            reason="cancelled before it was sent",
+                        )
+                        for c in local
+                    ]
+                )
+                return
+        if state is not before:
+            _safely(_bind(self._sinks.state, state))
+
+    def _report(self, report: Report) -> None:
+        self.counters.by_outcome[report.outcome] = (
+            self.counters.by_outcome.get(report.outcome, 0) + 1
+        )
+        self._sinks.report(report)
+
+
+def _bind(fn: Callable[[object], None] | Callable[..., None], arg: object) -> Callable[[], None]:
+    return lambda: fn(arg)
+
+
+def _bind2(fn: Callable[..., None], a: object, b: object) -> Callable[[], None]:
+    return lambda: fn(a, b)
+
+
+def _safely(call: Callable[[], None]) -> None:
+    try:
+        call()
+    except Exception:
+        log.exception("an output failed (the decision itself is committed)")

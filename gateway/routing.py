@@ -1,0 +1,189 @@
+"""From MQTT messages to events: which configured device a topic belongs to,
+which profile parses it, and how its id (or lack of one) is named.
+
+Pure: no paho, no clock. The core thread calls :meth:`Router.events` for each
+message the MQTT link hands over.
+
+>>> from gateway.config import Config
+>>> cfg = Config.model_validate({
+...     "gateway": {"id": "gw"}, "commerce": {"base_url": "http://127.0.0.1/api"},
+...     "products": {"tea": {"sku": "TEA"}},
+...     "buttons": [{"name": "b", "product": "tea", "mqtt": "z/b", "profile": "zigbee2mqtt"}]})
+>>> router = Router.from_config(cfg)
+>>> router.events("z/b", b'{"action": "single"}', mid=7, retain=False, dup=False)[0].action
+'press'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from devices import DeviceAction, DeviceReading, ParseError, Profile, ProfileOptions, get_profile
+from gateway.config import Config
+from gateway.events import ButtonEvent, Event, InvalidInput, SensorReading
+
+
+@dataclass(frozen=True)
+class Route:
+    device: str
+    kind: str  # "button" | "sensor" | "virtual" | "sim-gpio"
+    profile: Profile | None = None
+    options: ProfileOptions = field(default_factory=ProfileOptions)
+    action: str | None = None  # virtual: "press" | "hold"
+    pin: int | None = None  # sim-gpio
+
+
+@dataclass(frozen=True)
+class SimGpio:
+    """A demo request to drive a mock GPIO pin (never produced on real pins)."""
+
+    pin: int
+    action: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A message that is recognised but means nothing to decide (e.g. a release)."""
+
+    device: str
+    detail: str
+
+
+Routed = Event | SimGpio | Ignored
+
+
+class Router:
+    """Topic -> device routes for buttons, sensors and the virtual command topics."""
+
+    def __init__(self, routes: dict[str, Route], topic_prefix: str, gateway_id: str) -> None:
+        self._routes = routes
+        self._base = f"{topic_prefix}/{gateway_id}"
+
+    @classmethod
+    def from_config(cls, config: Config, *, sim_gpio: bool = False) -> Router:
+        base = f"{config.mqtt.topic_prefix}/{config.gateway.id}"
+        routes: dict[str, Route] = {}
+        for b in config.buttons:
+            routes[f"{base}/{b.name}/press"] = Route(b.name, "virtual", action="press")
+            routes[f"{base}/{b.name}/cancel"] = Route(b.name, "virtual", action="hold")
+            if b.mqtt and b.profile:
+                profile = get_profile(b.profile)
+                options = ProfileOptions(
+                    action_path=b.action, event_id_path=b.event_id, button_index=b.button_index
+                )
+                route = Route(b.name, "button", profile, options)
+                routes[b.mqtt] = route
+                for sub in profile.subtopics:
+                    routes[f"{b.mqtt}/{sub}"] = route
+            if sim_gpio and b.gpio is not None:
+                routes[f"{base}/sim/gpio/{b.gpio}"] = Route(b.name, "sim-gpio", pin=b.gpio)
+        for s in config.sensors:
+            profile = get_profile(s.profile)
+            options = ProfileOptions(value_path=s.value, event_id_path=s.event_id)
+            routes[s.mqtt] = Route(s.name, "sensor", profile, options)
+            for sub in profile.subtopics:
+                routes[f"{s.mqtt}/{sub}"] = Route(s.name, "sensor", profile, options)
+        return cls(routes, config.mqtt.topic_prefix, config.gateway.id)
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self._routes)
+
+    def events(
+        self, topic: str, payload: bytes, *, mid: int, retain: bool, dup: bool
+    ) -> list[Routed]:
+        route = self._routes.get(topic)
+        if route is None:
+            return [InvalidInput("?", topic, "no configured device on this topic")]
+        if route.kind == "virtual":
+            return [self._virtual(route, topic, payload, mid, retain, dup)]
+        if route.kind == "sim-gpio":
+            return [self._sim_gpio(route, topic, payload)]
+        assert route.profile is not None
+        try:
+            parsed = route.profile.parse(topic, payload, route.options)
+        except ParseError as exc:
+            return [InvalidInput(route.device, topic, f"{route.profile.name}: {exc}")]
+        out: list[Routed] = []
+        for item in parsed:
+            if route.kind == "sensor":
+                if not isinstance(item, DeviceReading):
+                    out.append(Ignored(route.device, "a sensor sent an action, not a reading"))
+                    continue
+                out.append(
+                    SensorReading(route.device, item.value, item.event_id, retain, redelivered=dup)
+                )
+                continue
+            if not isinstance(item, DeviceAction):
+                out.append(Ignored(route.device, "a button sent a reading, not an action"))
+            elif item.action == "other":
+                out.append(Ignored(route.device, f"action {item.raw!r} is not mapped to an order"))
+            else:
+                event_id, synthetic = item.event_id, False
+                if event_id is None:
+                    event_id, synthetic = _synthetic_id(topic, payload, mid), True
+                out.append(
+                    ButtonEvent(
+                        route.device,
+                        item.action,
+                        event_id,
+                        "mqtt",
+                        retained=retain,
+                        redelivered=dup,
+                        synthetic_id=synthetic,
+                    )
+                )
+        return out
+
+    def _virtual(
+        self, route: Route, topic: str, payload: bytes, mid: int, retain: bool, dup: bool
+    ) -> Routed:
+        event_id: str | None = None
+        if payload.strip():
+            try:
+                body = json.loads(payload)
+            except (UnicodeDecodeError, ValueError):
+                return InvalidInput(
+                    route.device, topic, 'expected JSON like {"id": "..."} or empty'
+                )
+            if not isinstance(body, dict):
+                return InvalidInput(
+                    route.device, topic, 'expected a JSON object like {"id": "..."}'
+                )
+            raw = body.get("id")
+            if raw is not None:
+                if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
+                    return InvalidInput(route.device, topic, "'id' must be a non-empty string")
+                event_id = str(raw)[:128]
+        synthetic = event_id is None
+        if event_id is None:
+            event_id = _synthetic_id(topic, payload, mid)
+        return ButtonEvent(
+            route.device,
+            "hold" if route.action == "hold" else "press",
+            event_id,
+            "virtual",
+            retained=retain,
+            redelivered=dup,
+            synthetic_id=synthetic,
+        )
+
+    def _sim_gpio(self, route: Route, topic: str, payload: bytes) -> Routed:
+        assert route.pin is not None
+        try:
+            body = json.loads(payload) if payload.strip() else {"action": "press"}
+        except (UnicodeDecodeError, ValueError):
+            return InvalidInput(route.device, topic, 'expected {"action": "press" | "hold"}')
+        action = body.get("action") if isinstance(body, dict) else None
+        if action not in ("press", "hold"):
+            return InvalidInput(route.device, topic, 'expected {"action": "press" | "hold"}')
+        return SimGpio(route.pin, str(action))
+
+
+def _synthetic_id(topic: str, payload: bytes, mid: int) -> str:
+    # The broker resends an unacknowledged message with the same packet id and
+    # payload: this name lets the core recognise such a redelivery.
+    digest = hashlib.sha256(topic.encode() + b"\x00" + payload).hexdigest()[:16]
+    return f"m{mid}-{digest}"
