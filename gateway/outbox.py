@@ -230,7 +230,9 @@ class Store:
         if create:
             _private_dir(directory)
             _private_file(path)
-        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+        # A Store is used by one thread at a time, but it may be opened by another
+        # (the daemon opens the core's store before the core thread starts).
+        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
