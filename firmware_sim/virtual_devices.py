@@ -346,7 +346,8 @@ class Scale(_Sensor):
         if self.spec.lift_every is not None:
             t = start + self.rng.expovariate(1.0 / self.spec.lift_every)
             while t < end:
-                lifts.append(t)
+                if HOUR_SHARE[int((t % DAY) // 3600)] > 0:  # nobody lifts the jar at night
+                    lifts.append(t)
                 t += self.rng.expovariate(1.0 / self.spec.lift_every)
         for t in sorted(lifts):
             if start <= t < end:
