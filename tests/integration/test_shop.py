@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from firmware_sim.shop import ShopServer
 from tests.support.shop import (  # noqa: F401  (fixtures "shop" and "shop_process")
@@ -571,3 +572,25 @@ def test_cli_mistakes_give_one_clear_line_and_exit_2(
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_openapi_document_matches_what_the_shop_answers(client: httpx.Client) -> None:
+    spec = yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text())
+    schemas = spec["components"]["schemas"]
+    created = post(client, "k-1", order_body("e")).json()
+    assert set(created) == set(schemas["OrderCreated"]["required"])
+    order = client.get(f"/orders/{created['id']}").json()
+    assert set(order) == set(schemas["Order"]["required"])
+    assert set(order_body("e")) == set(schemas["OrderRequest"]["required"])
+    assert set(order["source"]) == set(schemas["Source"]["required"])
+    assert set(spec["paths"]["/orders"]["post"]["responses"]) >= {
+        "200",
+        "201",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "422",
+        "429",
+    }
