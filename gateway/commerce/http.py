@@ -255,9 +255,13 @@ class HttpCommerce:
             headers["Idempotency-Key"] = key
         if body is not None:
             headers["Content-Type"] = "application/json"
-        url = self.base_url + path
+        request = self._client.build_request(
+            method, self.base_url + path, content=body, headers=headers
+        )
         try:
-            response = self._client.request(method, url, content=body, headers=headers)
+            # Streamed, so that a status line followed by a cut-off body is told apart
+            # from no answer at all: the shop answered, we just could not read it.
+            response = self._client.send(request, stream=True)
         except httpx.ConnectTimeout as exc:
             raise ShopUnreachableError(f"{method} {path}: connect timed out") from exc
         except httpx.ConnectError as exc:
@@ -268,6 +272,16 @@ class HttpCommerce:
             raise ConnectionDroppedError(f"{method} {path}: connection dropped ({exc})") from exc
         except httpx.TransportError as exc:
             raise ShopUnreachableError(f"{method} {path}: {exc.__class__.__name__}") from exc
+        try:
+            response.read()
+        except (httpx.TimeoutException, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            if response.is_success:
+                raise UnreadableResponseError(
+                    f"HTTP {response.status_code} with a body cut off ({exc.__class__.__name__})"
+                ) from exc
+            raise ConnectionDroppedError(f"{method} {path}: answer cut off ({exc})") from exc
+        finally:
+            response.close()
         log.debug("%s %s -> %s", method, path, response.status_code)
         if response.is_success:
             return response
