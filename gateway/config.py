@@ -122,7 +122,7 @@ def check_profile_name(name: str | None) -> str | None:
         return None
     # Imported here: devices imports nothing of ours, and config must stay importable
     # by tools that never touch device profiles.
-    from devices import profile_names  # noqa: PLC0415
+    from devices import profile_names
 
     valid = sorted(profile_names())
     if name not in valid:

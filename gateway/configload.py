@@ -120,6 +120,9 @@ class _Report:
         self.doc = doc if doc is not None else YamlDocument(data=None)
         self.errors: list[tuple[int, int, str]] = []
         self.warnings: list[tuple[int, int, str]] = []
+        # Values already reported (e.g. an unset ${VAR}): validating their raw text
+        # would only add a second, misleading error at the same spot.
+        self.reported: set[KeyPath] = set()
 
     def error_at(self, line: int, col: int, path: KeyPath | None, text: str) -> None:
         where = f"{format_path(path)}: " if path else ""
@@ -161,7 +164,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
     report = _Report(name)
     try:
-        report.doc = parse_yaml(text, name)
+        report.doc = parse_yaml(text)
     except YamlSyntaxError as exc:
         report.error_at(exc.problem.line, exc.problem.col, None, exc.problem.text)
         report.raise_if_errors()
@@ -213,6 +216,7 @@ def _substitute_all(
                     result = substitute(child, env)
                 except SubstitutionError as exc:
                     report.value_error(child_path, str(exc))
+                    report.reported.add(child_path)
                     continue
                 node[key] = result.text
                 if child_path in _FILE_SECRETS and result.literal and result.text:
@@ -285,6 +289,8 @@ def _validate(report: _Report, data: dict[str, Any]) -> Config | None:
 def _translate(report: _Report, error: Any) -> None:
     """One pydantic error -> one installer-English line at the right position."""
     loc: KeyPath = tuple(part for part in error["loc"] if part != "[key]")
+    if loc in report.reported:
+        return
     on_key = "[key]" in error["loc"]
     kind: str = error["type"]
     if kind == "missing":
@@ -527,13 +533,14 @@ def _check_wiring(report: _Report, entry: dict[str, Any], base: KeyPath) -> None
 
 
 def _profile_names() -> list[str]:
-    from devices import profile_names  # noqa: PLC0415  (see gateway.config.check_profile_name)
+    # Imported lazily, as in gateway.config.check_profile_name.
+    from devices import profile_names
 
     return profile_names()
 
 
 def _check_profile(report: _Report, entry: dict[str, Any], base: KeyPath, role: str) -> None:
-    from devices import PROFILES  # noqa: PLC0415
+    from devices import PROFILES
 
     name = entry.get("profile", "json" if role == "sensor" else None)
     profile = PROFILES.get(name) if isinstance(name, str) else None

@@ -6,7 +6,7 @@ python data is built from it by hand, and every key path is mapped to the
 1-based ``(line, column)`` of its key and of its value, so that each later
 complaint can point at the exact spot in the installer's file.
 
->>> doc = parse_yaml("gateway:\\n  id: demo\\n", "gateway.yaml")
+>>> doc = parse_yaml("gateway:\\n  id: demo\\n")
 >>> doc.data
 {'gateway': {'id': 'demo'}}
 >>> doc.value_at(("gateway", "id"))
@@ -97,7 +97,15 @@ _SYNTAX_HINTS = (
     ("found unexpected end of stream", "close the quote or bracket that was opened"),
     ("expected a single document", "remove the '---' separator: one file holds one configuration"),
     ("found undefined alias", "define the &anchor before using *alias"),
+    (
+        "could not determine a constructor",
+        "write ${VAR} or a *_file key instead: tags such as !secret or !include are not supported",
+    ),
 )
+
+# Aliases can make a short file expand enormously ("billion laughs"); a real
+# configuration has a few hundred values.
+MAX_VALUES = 100_000
 
 
 def _syntax_problem(exc: yaml.YAMLError) -> YamlProblem:
@@ -111,7 +119,7 @@ def _syntax_problem(exc: yaml.YAMLError) -> YamlProblem:
     return YamlProblem(line, col, None, f"YAML syntax error: {what} — {hint}")
 
 
-def parse_yaml(text: str, name: str = "<config>") -> YamlDocument:
+def parse_yaml(text: str) -> YamlDocument:
     """Compose ``text`` safely and build data plus positions.
 
     Raises :class:`YamlSyntaxError` when the text is not YAML. Duplicate and
@@ -139,19 +147,46 @@ class _Builder:
     def __init__(self, doc: YamlDocument) -> None:
         self._doc = doc
         self._scalars = SafeConstructor()
+        self._open: set[int] = set()  # nodes being built: an alias back to one is a cycle
+        self._built = 0
 
     def build(self, node: Node, path: KeyPath) -> Any:
+        self._built += 1
+        if self._built > MAX_VALUES:
+            raise YamlSyntaxError(
+                YamlProblem(
+                    *_pos(node),
+                    None,
+                    f"the file expands to more than {MAX_VALUES} values through *aliases"
+                    " — write the values out instead of nesting aliases",
+                )
+            )
+        if id(node) in self._open:
+            line, col = _pos(node)
+            self._doc.problems.append(
+                YamlProblem(
+                    line,
+                    col,
+                    path,
+                    "an *alias refers to a value that contains it — remove the alias",
+                )
+            )
+            return None
         self._doc.values.setdefault(path, _pos(node))
-        if isinstance(node, MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, SequenceNode):
+        if isinstance(node, ScalarNode):
+            return self._scalars.construct_object(node, deep=True)
+        self._open.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                return self._mapping(node, path)
+            assert isinstance(node, SequenceNode)
             items = []
             for index, child in enumerate(node.value):
                 self._doc.keys.setdefault((*path, index), _pos(child))
                 items.append(self.build(child, (*path, index)))
             return items
-        assert isinstance(node, ScalarNode)
-        return self._scalars.construct_object(node, deep=True)
+        finally:
+            self._open.discard(id(node))
 
     def _mapping(self, node: MappingNode, path: KeyPath) -> dict[Any, Any]:
         result: dict[Any, Any] = {}

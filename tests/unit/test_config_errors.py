@@ -332,6 +332,22 @@ CASES: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "an unset variable is reported once, not again as a bad URL",
+        BASE.replace("https://shop.example/api/v1", "${SHOP_URL}"),
+        [
+            "4:13: commerce.base_url: environment variable SHOP_URL is not set"
+            " — export it or use ${SHOP_URL:-default}",
+        ],
+    ),
+    (
+        "an unclosed variable reference",
+        BASE + "    quantity: ${QTY\n",
+        [
+            "9:15: products.coffee.quantity: '${' starts a variable reference that is not"
+            " closed — write ${NAME} or ${NAME:-default}, or $${ for a literal '${'",
+        ],
+    ),
+    (
         "a GPIO button with a profile",
         BASE + "buttons:\n  - name: a\n    gpio: 4\n    profile: tasmota\n    product: coffee\n",
         [

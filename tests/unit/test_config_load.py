@@ -96,6 +96,26 @@ def test_duplicate_keys_are_problems_not_silently_dropped() -> None:
     assert [(p.line, p.col, p.path) for p in doc.problems] == [(3, 1, ("a",))]
 
 
+def test_an_alias_cycle_is_a_problem_not_a_recursion() -> None:
+    doc = parse_yaml("a: &a\n  b: *a\n")
+    assert doc.data == {"a": {"b": None}}
+    assert [p.path for p in doc.problems] == [("a", "b")]
+
+
+def test_an_alias_bomb_is_refused() -> None:
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for index in range(1, 7):
+        prev, name = chr(96 + index), chr(97 + index)
+        levels.append(f"{name}: &{name} [{', '.join(['*' + prev] * 10)}]")
+    with pytest.raises(YamlSyntaxError, match="more than 100000 values"):
+        parse_yaml("\n".join(levels) + "\n")
+
+
+def test_tags_are_refused_with_a_hint() -> None:
+    with pytest.raises(YamlSyntaxError, match="!secret or !include are not supported"):
+        parse_yaml("token: !secret shop_token\n")
+
+
 def test_syntax_errors_carry_a_position() -> None:
     with pytest.raises(YamlSyntaxError) as raised:
         parse_yaml("a:\n  - [1, 2\n")
