@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import stat
 import subprocess
@@ -26,6 +27,7 @@ from gateway.events import (
     SaveEpisode,
 )
 from gateway.outbox import DB_NAME, OutboxMissingError, SchemaTooNewError, Store
+from gateway.queuecli import queue_drop, queue_list, queue_retry
 
 T0 = 1_700_000_000.0
 
@@ -386,3 +388,71 @@ def test_core_and_sender_threads_share_the_outbox(tmp_path: Path) -> None:
     assert len(set(claimed)) == total
     assert core.queue_depth() == 0
     core.close()
+
+
+# ---------------------------------------------------------------- the queue CLI functions
+
+
+def test_queue_list_shows_a_table(tmp_path: Path) -> None:
+    s = Store.open(tmp_path)
+    s.commit([intent(1, at=T0), intent(2, at=T0 + 3000)], body_for)
+    s.claim_next(T0)
+    s.mark_retry("rg1_0001", T0 + 5, "HTTP 503: the shop is\ntemporarily unavailable")
+    s.close()
+    out = io.StringIO()
+    assert queue_list(tmp_path, out, now=T0 + 7200) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == [
+        "KEY",
+        "PRODUCT",
+        "DEVICE",
+        "STATE",
+        "AGE",
+        "TRIES",
+        "LAST",
+        "ERROR",
+    ]
+    assert lines[1].split()[:6] == ["rg1_0002", "soap", "laundry", "queued", "1h", "0"]
+    assert lines[2].split()[:6] == ["rg1_0001", "soap", "laundry", "queued", "2h", "1"]
+    assert lines[2].endswith("HTTP 503: the shop is temporarily unavailable")
+
+
+def test_queue_functions_never_create_an_outbox(tmp_path: Path) -> None:
+    out = io.StringIO()
+    assert queue_list(tmp_path / "typo", out, now=T0) == 1
+    assert queue_retry(tmp_path / "typo", "rg1_", out) == 1
+    assert queue_drop(tmp_path / "typo", "rg1_", out) == 1
+    assert "no outbox" in out.getvalue()
+    assert not (tmp_path / "typo").exists()
+
+
+def test_queue_retry_only_rejected_or_blocked(tmp_path: Path) -> None:
+    s = Store.open(tmp_path)
+    s.commit([intent(1), intent(2)], body_for)
+    s.claim_next(T0)
+    s.mark_rejected("rg1_0001", "unknown sku", T0)
+    out = io.StringIO()
+    assert queue_retry(tmp_path, "rg1_000", out) == 1
+    assert "2 orders start with" in out.getvalue()
+    assert queue_retry(tmp_path, "rg1_0002", out) == 1
+    assert "only rejected or blocked" in out.getvalue()
+    assert queue_retry(tmp_path, "rg1_0001", out) == 0
+    row = s.get("rg1_0001")
+    assert row is not None and (row.state, row.attempts) == (OrderState.QUEUED, 0)
+    s.close()
+
+
+def test_queue_drop_refuses_orders_at_the_shop(tmp_path: Path) -> None:
+    s = Store.open(tmp_path)
+    s.commit([intent(1), intent(2)], body_for)
+    s.claim_next(T0)
+    s.mark_accepted("rg1_0001", "ord_1", T0)
+    out = io.StringIO()
+    assert queue_drop(tmp_path, "rg1_0001", out) == 1
+    assert "cancel it instead" in out.getvalue()
+    assert queue_drop(tmp_path, "nope", out) == 1
+    assert queue_drop(tmp_path, "rg1_0002", out) == 0
+    assert "dropped order rg1_0002" in out.getvalue()
+    assert s.get("rg1_0002") is None
+    assert s.get("rg1_0001") is not None
+    s.close()
