@@ -53,7 +53,8 @@ __all__ = ["ShopServer", "main"]
 
 
 class ShopServer:
-    """The shop, serving in a background thread.
+    """The shop, serving in a background thread. One start/stop per instance:
+    to "restart", open a new ShopServer on the same database.
 
     >>> import tempfile, pathlib
     >>> shop = ShopServer(pathlib.Path(tempfile.mkdtemp()) / "shop.db", token="t").start()
@@ -180,6 +181,14 @@ class _HttpServer(ThreadingHTTPServer):
         self._busy = 0
         self._idle = threading.Condition()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that resets mid-request is routine: one line, no traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            log.info("%s: connection lost (%s)", client_address[0], exc)
+        else:
+            log.exception("unexpected error serving %s", client_address[0])
 
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._idle:
