@@ -1,0 +1,571 @@
+"""The MQTT link: one persistent paho-mqtt 2.x session to the broker.
+
+What it guarantees, and why:
+
+* **Persistent session** (MQTT v5, fixed client id ``reorder-gateway-<id>``,
+  ``clean_start=False`` on every connect, Session Expiry of at least a day): QoS 1
+  presses published while the gateway is down or rebooting wait at the broker.
+* **Manual acknowledgement**: paho never sends PUBACK by itself. The daemon calls
+  :meth:`MqttLink.ack` only after the event was committed to SQLite (or judged a
+  duplicate / invalid). A crash before that means the broker redelivers (DUP set).
+* **Flow control**: the Receive Maximum property caps how many unacknowledged
+  QoS 1 messages the broker has in flight to us, so the daemon's bounded queue
+  (at least that large) never has to drop one.
+* **Availability**: ``online`` (retained, QoS 1) on ``<prefix>/<id>/status`` once
+  the subscriptions of every (re)connect are acknowledged (``on_connection(True)``
+  comes then, too); ``offline`` on a clean stop, and the same as the last will.
+* Callbacks run on paho's network thread: they only convert and hand over; they
+  never block and never raise.
+
+Messages that are dropped here are always *acknowledged*, counted and logged
+(rate limited): oversized payloads (they can never parse; leaving them unacked
+would get them redelivered on every reconnect and hold a Receive Maximum slot
+forever) and messages on topics that no current filter matches (left over in the
+persistent session from an older configuration). A message whose hand-over
+raised is *not* acknowledged: the daemon never saw it, so the broker redelivers it
+after the next reconnect.
+
+>>> from gateway.config import MqttSection
+>>> link = MqttLink(MqttSection(), "kitchen", subscriptions=["zigbee2mqtt/+"],
+...                 on_message=print)
+>>> link.status_topic
+'reorder/kitchen/status'
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from gateway.config import MqttSection
+
+log = logging.getLogger(__name__)
+
+MIN_SESSION_EXPIRY = 86400.0  # a day: a weekend trip must not lose a press
+_MAX_SESSION_EXPIRY = 0xFFFFFFFF  # the wire field is four bytes; this value means "never"
+_MAX_QUEUED_PUBLISHES = 1000  # QoS 1 publishes paho keeps while disconnected
+_LOG_EVERY = 60.0  # seconds between repeats of a rate-limited warning
+
+
+class MqttError(Exception):
+    """Base class of the link's errors."""
+
+
+class BrokerUrlError(MqttError, ValueError):
+    """``mqtt.url`` is not ``mqtt://host[:port]`` or ``mqtts://host[:port]``."""
+
+
+class TopicFilterError(MqttError, ValueError):
+    """A subscription is not a valid MQTT topic filter."""
+
+
+class TlsSetupError(MqttError):
+    """The CA, certificate or key file could not be loaded."""
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where the broker is, parsed from ``mqtt.url``.
+
+    >>> parse_broker_url("mqtts://broker.lan")
+    BrokerAddress(host='broker.lan', port=8883, tls=True)
+    """
+
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """Parse ``mqtt://host[:port]`` (1883) or ``mqtts://host[:port]`` (8883)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise BrokerUrlError(f"'{url}' is not a broker URL: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("mqtt", "mqtts"):
+        raise BrokerUrlError(
+            f"'{url}' must start with mqtt:// (plain) or mqtts:// (TLS), e.g. mqtts://broker.lan"
+        )
+    if not parts.hostname:
+        raise BrokerUrlError(f"'{url}' has no host, e.g. mqtt://127.0.0.1:1883")
+    if parts.username or parts.password:
+        # Credentials in a URL end up in logs and process lists.
+        raise BrokerUrlError("put the user in mqtt.username and the secret in mqtt.password_file")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise BrokerUrlError(f"'{url}' must not have a path or query: write mqtt://host:port")
+    tls = scheme == "mqtts"
+    return BrokerAddress(host=parts.hostname, port=port or (8883 if tls else 1883), tls=tls)
+
+
+def check_topic_filter(topic_filter: str) -> None:
+    """Raise :class:`TopicFilterError` unless ``topic_filter`` is a valid filter.
+
+    >>> check_topic_filter("zigbee2mqtt/+/action")
+    >>> check_topic_filter("a/#/b")
+    Traceback (most recent call last):
+    ...
+    gateway.mqtt.TopicFilterError: 'a/#/b': '#' is allowed only as the whole last level
+    """
+    if not topic_filter:
+        raise TopicFilterError("a topic filter must not be empty")
+    if "\x00" in topic_filter or len(topic_filter.encode()) > 65535:
+        raise TopicFilterError(f"{topic_filter!r}: contains NUL or is longer than 65535 bytes")
+    levels = topic_filter.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            raise TopicFilterError(f"'{topic_filter}': '#' is allowed only as the whole last level")
+        if "+" in level and level != "+":
+            raise TopicFilterError(f"'{topic_filter}': '+' must be a whole level, e.g. a/+/b")
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One MQTT message, as handed to the daemon. Acknowledge with ``link.ack(mid, qos)``."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool  # from the broker's retained store: never a press
+    dup: bool  # the broker sent this before (we did not acknowledge it)
+
+
+@dataclass(frozen=True)
+class LinkCounters:
+    """A snapshot of what the link counted since it was created."""
+
+    messages_in: int = 0  # every message received, including the dropped ones
+    oversized: int = 0  # payload > mqtt.max_payload: dropped and acknowledged
+    unmatched: int = 0  # topic matches no current filter: dropped and acknowledged
+    callback_errors: int = 0  # the hand-over raised: not acknowledged
+    dropped_publishes: int = 0  # publish() could not send or queue the message
+    reconnects: int = 0  # successful connects after the first
+    connect_failures: int = 0  # attempts that did not reach a session
+
+
+class _RateLimited:
+    """Log a warning at most once per ``_LOG_EVERY`` seconds, saying how many were skipped."""
+
+    def __init__(self) -> None:
+        self._last = -_LOG_EVERY
+        self._skipped = 0
+        self._lock = threading.Lock()
+
+    def warning(self, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < _LOG_EVERY:
+                self._skipped += 1
+                return
+            skipped, self._skipped, self._last = self._skipped, 0, now
+        suffix = f" ({skipped} more since the last report)" if skipped else ""
+        log.warning(msg + suffix, *args)
+
+
+class MqttLink:
+    """A persistent MQTT v5 session that hands messages over and acks on request.
+
+    >>> from gateway.config import MqttSection
+    >>> inbox = []
+    >>> link = MqttLink(MqttSection(url="mqtt://127.0.0.1:1883"), "hall",
+    ...                 subscriptions=["buttons/#"], on_message=inbox.append)
+    >>> link.connected
+    False
+
+    Then ``link.start()``; for each message the daemon commits, ``link.ack(m.mid, m.qos)``;
+    ``link.publish("reorder/hall/events", b"{...}")``; finally ``link.stop()``.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSection,
+        gateway_id: str,
+        *,
+        subscriptions: Sequence[str],
+        on_message: Callable[[InboundMessage], None],
+        on_connection: Callable[[bool], None] | None = None,
+        password: str | None = None,
+        receive_maximum: int = 100,
+    ) -> None:
+        self._settings = settings
+        self._address = parse_broker_url(settings.url)
+        if not self._address.tls and (settings.ca_file or settings.cert_file or settings.key_file):
+            raise BrokerUrlError(
+                f"mqtt.ca_file/cert_file/key_file are set but '{settings.url}' is plain MQTT;"
+                " use mqtts://"
+            )
+        if not 1 <= receive_maximum <= 65535:
+            raise ValueError("receive_maximum must be between 1 and 65535")
+        for topic_filter in subscriptions:
+            check_topic_filter(topic_filter)
+        self._gateway_id = gateway_id
+        self._client_id = f"reorder-gateway-{gateway_id}"
+        self._status_topic = f"{settings.topic_prefix}/{gateway_id}/status"
+        self._subscriptions: tuple[str, ...] = tuple(dict.fromkeys(subscriptions))
+        self._on_message = on_message
+        self._on_connection = on_connection
+        self._password = password
+        self._receive_maximum = receive_maximum
+        self._session_expiry = self._effective_session_expiry(settings.session_expiry)
+
+        self._lock = threading.Lock()
+        self._client: paho.Client | None = None
+        self._stopping = False
+        self._ever_connected = False
+        # "Connected" for the daemon means subscribed: set when the SUBACK for the
+        # connect's SUBSCRIBE is in, so nothing published after it can be missed.
+        self._ready = False
+        self._ready_mid: int | None = None
+        self._failing = False
+        # mids handed over and not yet acknowledged. With a kept session the
+        # broker keeps a mid reserved for its message across reconnects, so an
+        # ack for an older connection's mid is still right; when the session is
+        # lost the set is cleared, so a late ack can never hit a new message.
+        self._pending: set[int] = set()
+        self._sub_requests: dict[int, tuple[str, ...]] = {}
+        self._counts = {f.name: 0 for f in fields(LinkCounters)}
+        self._oversized_log = _RateLimited()
+        self._unmatched_log = _RateLimited()
+        self._drop_log = _RateLimited()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def status_topic(self) -> str:
+        return self._status_topic
+
+    @property
+    def client_id(self) -> str:
+        return self._client_id
+
+    @property
+    def connected(self) -> bool:
+        client = self._client
+        return self._ready and client is not None and client.is_connected()
+
+    @property
+    def counters(self) -> LinkCounters:
+        with self._lock:
+            return LinkCounters(**self._counts)
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        with self._lock:
+            return self._subscriptions
+
+    def start(self) -> None:
+        """Begin connecting in paho's network thread; returns at once, even with no broker."""
+        if self._client is not None:
+            raise RuntimeError("the MQTT link is already started")
+        client = self._make_client()
+        self._stopping = False
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self._session_expiry
+        properties.ReceiveMaximum = self._receive_maximum
+        client.connect_async(
+            self._address.host,
+            self._address.port,
+            keepalive=max(5, round(self._settings.keepalive)),
+            clean_start=False,
+            properties=properties,
+        )
+        self._client = client
+        client.loop_start()
+        log.info("MQTT: connecting to %s as %s", self._address, self._client_id)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Publish ``offline`` (retained), disconnect cleanly and stop the network thread."""
+        client = self._client
+        if client is None:
+            return
+        self._stopping = True
+        if client.is_connected():
+            info = client.publish(self._status_topic, b"offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (ValueError, RuntimeError) as exc:
+                log.warning("MQTT: could not publish offline status before stopping: %s", exc)
+        # A normal DISCONNECT: the broker discards the will and keeps the session.
+        client.disconnect()
+        client.loop_stop()
+        self._client = None
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Send the PUBACK for a handed-over message. No-op for QoS 0 or an unknown mid."""
+        if qos == 0:
+            return
+        with self._lock:
+            if mid not in self._pending:
+                # Already acknowledged (a redelivered copy), or from a session the broker lost.
+                return
+            self._pending.discard(mid)
+        client = self._client
+        if client is None:
+            return  # the broker redelivers it after the next start; the core sees a duplicate
+        # If the connection is down, paho discards the PUBACK; the broker
+        # redelivers the message and the core acknowledges the duplicate.
+        client.ack(mid, qos)
+
+    def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False
+    ) -> None:
+        """Publish without blocking. Never raises; what cannot be sent or queued is counted.
+
+        QoS 0 is dropped while disconnected; QoS 1/2 are queued by paho (up to
+        1000 messages) and sent after the reconnect.
+        """
+        client = self._client
+        if client is None:
+            self._dropped(topic, "the link is not started")
+            return
+        try:
+            info = client.publish(topic, payload, qos=qos, retain=retain)
+        except (ValueError, TypeError) as exc:
+            self._dropped(topic, str(exc))
+            return
+        if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return
+        if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN and qos > 0:
+            return  # queued in paho; sent when the connection is back
+        self._dropped(topic, paho.error_string(info.rc))
+
+    def set_subscriptions(self, topics: Sequence[str]) -> None:
+        """Replace the topic filters (config reload): subscribe new ones, unsubscribe removed."""
+        for topic_filter in topics:
+            check_topic_filter(topic_filter)
+        new = tuple(dict.fromkeys(topics))
+        with self._lock:
+            old = self._subscriptions
+            self._subscriptions = new
+        added = [t for t in new if t not in old]
+        removed = [t for t in old if t not in new]
+        client = self._client
+        if client is None or not client.is_connected():
+            return  # the next on_connect subscribes everything current
+        if added:
+            self._subscribe(client, added)
+        if removed:
+            client.unsubscribe(removed)
+            log.info("MQTT: unsubscribed %s", ", ".join(removed))
+
+    # ------------------------------------------------------------------ set-up
+
+    def _effective_session_expiry(self, configured: float) -> int:
+        if configured < MIN_SESSION_EXPIRY:
+            log.warning(
+                "MQTT: session_expiry %.0fs is shorter than a day; using %.0fs so presses made"
+                " while the gateway is down are not lost",
+                configured,
+                MIN_SESSION_EXPIRY,
+            )
+        return int(min(max(configured, MIN_SESSION_EXPIRY), _MAX_SESSION_EXPIRY))
+
+    def _make_client(self) -> paho.Client:
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self._client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        client.reconnect_delay_set(1, 30)
+        client.max_queued_messages_set(_MAX_QUEUED_PUBLISHES)
+        client.will_set(self._status_topic, b"offline", qos=1, retain=True)
+        settings = self._settings
+        username = settings.username.get_secret_value() if settings.username else None
+        password = self._password
+        if password is None and settings.password is not None:
+            password = settings.password.get_secret_value()
+        if username is not None:
+            client.username_pw_set(username, password)
+        elif password is not None:
+            log.warning("MQTT: a password is configured without mqtt.username; it is not sent")
+        if self._address.tls:
+            try:
+                # Verification stays on: CERT_REQUIRED and hostname checking are
+                # tls_set's defaults, and tls_insecure_set is never called.
+                client.tls_set(
+                    ca_certs=settings.ca_file,
+                    certfile=settings.cert_file,
+                    keyfile=settings.key_file,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise TlsSetupError(f"cannot load mqtt.ca_file/cert_file/key_file: {exc}") from exc
+        client.on_connect = self._handle_connect
+        client.on_connect_fail = self._handle_connect_fail
+        client.on_disconnect = self._handle_disconnect
+        client.on_message = self._handle_message
+        client.on_subscribe = self._handle_subscribe
+        return client
+
+    def _subscribe(self, client: paho.Client, topics: Sequence[str]) -> int | None:
+        rc, mid = client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+            # The connection dropped meanwhile; the next on_connect subscribes again.
+            log.warning("MQTT: could not subscribe now: %s", paho.error_string(rc))
+            return None
+        with self._lock:
+            self._sub_requests[mid] = tuple(topics)
+        return mid
+
+    def _announce(self, client: paho.Client) -> None:
+        client.publish(self._status_topic, b"online", qos=1, retain=True)
+        self._ready = True
+        self._notify(True)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    def _dropped(self, topic: str, why: str) -> None:
+        self._count("dropped_publishes")
+        self._drop_log.warning("MQTT: dropped a publish to %s: %s", topic, why)
+
+    def _notify(self, up: bool) -> None:
+        if self._on_connection is None:
+            return
+        try:
+            self._on_connection(up)
+        except Exception as exc:
+            log.error("MQTT: the connection callback failed: %s: %s", type(exc).__name__, exc)
+
+    # ------------------------------------------------------- paho's thread
+
+    def _handle_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self._count("connect_failures")
+            log.warning("MQTT: %s refused the connection: %s", self._address, reason_code)
+            return
+        with self._lock:
+            if self._ever_connected:
+                self._counts["reconnects"] += 1
+            self._ever_connected = True
+            if not flags.session_present:
+                self._pending.clear()
+            topics = self._subscriptions
+        self._failing = False
+        log.info(
+            "MQTT: connected to %s (%s, session %s)",
+            self._address,
+            reason_code,
+            "resumed" if flags.session_present else "new",
+        )
+        if not topics:
+            self._announce(client)
+            return
+        mid = self._subscribe(client, topics)
+        with self._lock:
+            self._ready_mid = mid
+
+    def _handle_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        self._count("connect_failures")
+        if not self._failing:
+            self._failing = True
+            log.warning("MQTT: cannot connect to %s; retrying every 1-30 s", self._address)
+        else:
+            log.debug("MQTT: still cannot connect to %s", self._address)
+
+    def _handle_disconnect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was_ready, self._ready = self._ready, False
+        with self._lock:
+            self._ready_mid = None
+        if self._stopping:
+            log.info("MQTT: disconnected from %s (%s)", self._address, reason_code)
+        else:
+            log.warning(
+                "MQTT: lost the connection to %s (%s); reconnecting", self._address, reason_code
+            )
+        if was_ready:  # on_connection alternates: True, False, True, ...
+            self._notify(False)
+
+    def _handle_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            topics = self._sub_requests.pop(mid, ())
+            answers_connect = mid == self._ready_mid
+            if answers_connect:
+                self._ready_mid = None
+        for topic, code in zip(topics, reason_codes, strict=False):
+            if code.is_failure:
+                log.warning("MQTT: the broker refused the subscription %s: %s", topic, code)
+            else:
+                log.debug("MQTT: subscribed %s (%s)", topic, code)
+        if answers_connect:
+            self._announce(client)
+
+    def _handle_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        try:
+            with self._lock:
+                self._counts["messages_in"] += 1
+                if msg.qos > 0:
+                    self._pending.add(msg.mid)
+                filters = self._subscriptions
+            topic = msg.topic
+            if len(msg.payload) > self._settings.max_payload:
+                self._count("oversized")
+                self._oversized_log.warning(
+                    "MQTT: dropped a %d-byte message on %s (mqtt.max_payload is %d)",
+                    len(msg.payload),
+                    topic,
+                    self._settings.max_payload,
+                )
+                self.ack(msg.mid, msg.qos)
+                return
+            if not any(paho.topic_matches_sub(f, topic) for f in filters):
+                self._count("unmatched")
+                self._unmatched_log.warning(
+                    "MQTT: dropped a message on %s: no configured device listens there", topic
+                )
+                self.ack(msg.mid, msg.qos)
+                return
+            self._on_message(
+                InboundMessage(
+                    topic=topic,
+                    payload=bytes(msg.payload),
+                    mid=msg.mid,
+                    qos=msg.qos,
+                    retain=bool(msg.retain),
+                    dup=bool(msg.dup),
+                )
+            )
+        except Exception as exc:
+            # Never let paho's thread die: the broker redelivers after the next reconnect.
+            self._count("callback_errors")
+            log.error("MQTT: handing over a message failed: %s: %s", type(exc).__name__, exc)
