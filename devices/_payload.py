@@ -165,6 +165,9 @@ def canonical(word: str) -> CanonicalAction:
     >>> canonical("Single"), canonical("long"), canonical("double")
     ('press', 'hold', 'other')
     """
+    if not word.isascii():
+        # str.lower() folds some non-ASCII look-alikes onto ASCII letters.
+        return "other"
     lowered = word.lower()
     if lowered in _PRESS_WORDS:
         return "press"

@@ -29,10 +29,11 @@ from devices.base import (
 
 
 def _canonical(word: str) -> CanonicalAction:
-    upper = word.upper()
-    if upper == "SINGLE":
+    # Tasmota always sends upper case; matching exactly keeps look-alikes
+    # (e.g. "ſingle", whose upper() is "SINGLE") from ever ordering.
+    if word == "SINGLE":
         return "press"
-    if upper == "HOLD":
+    if word == "HOLD":
         return "hold"
     return "other"  # DOUBLE, TRIPLE, QUAD, PENTA, CLEAR, INC_DEC ...
 
