@@ -32,21 +32,6 @@ GW = "kitchen"
 STATUS = f"reorder/{GW}/status"
 
 
-class WritableBroker(Broker):
-    """A :class:`Broker` whose persistence file really gets written.
-
-    Started as root, mosquitto drops to the ``mosquitto`` user, which cannot write
-    under pytest's private (0700) tmp directories: "Error: Permission denied" and
-    every restart forgets all sessions. ``user <whoever runs the tests>`` keeps it
-    as the current user (the option is ignored when not started as root).
-    """
-
-    def _write_conf(self) -> None:
-        super()._write_conf()
-        with self.conf.open("a") as conf:
-            conf.write(f"user {getpass.getuser()}\n")
-
-
 LinkFactory = Callable[..., tuple[MqttLink, Collector[InboundMessage], Collector[bool]]]
 
 
@@ -213,7 +198,7 @@ def test_receive_maximum_bounds_unacked_messages_in_flight(
 
 
 def test_broker_restart_mid_stream_loses_nothing(tmp_path: Path, make_link: LinkFactory) -> None:
-    broker = WritableBroker(tmp_path / "durable").start()
+    broker = Broker(tmp_path / "durable").start()
     link: MqttLink | None = None
 
     def ack_at_once(m: InboundMessage) -> None:

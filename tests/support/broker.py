@@ -10,6 +10,7 @@ so a test can stop, kill and restart it without touching anything else.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -45,6 +46,9 @@ class Broker:
     def _write_conf(self) -> None:
         lines = [
             f"listener {self.port} 127.0.0.1",
+            # Started as root, mosquitto would switch to the 'mosquitto' user and then
+            # fail to write its persistence file into our private temp directory.
+            f"user {getpass.getuser()}",
             "allow_anonymous true",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.workdir}/",
