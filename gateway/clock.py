@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Protocol
@@ -83,8 +84,26 @@ class ScaledClock:
         time.sleep(max(0.0, seconds) / self._scale)
 
 
-def make_clock(time_scale: float | None) -> Clock:
-    """RealClock for ``None`` or 1.0, otherwise a ScaledClock."""
+ORIGIN_ENV = "RG_TIME_ORIGIN"
+
+
+def make_clock(time_scale: float | None, origin: float | None = None) -> Clock:
+    """RealClock for ``None`` or 1.0, otherwise a ScaledClock.
+
+    Processes that must share one scaled timeline (the demo's gateway, shop and
+    simulator) agree on an *origin*: the real epoch second at which scaled time
+    equals real time. It comes from ``origin`` or the ``RG_TIME_ORIGIN``
+    environment variable; without one, each clock starts at its own start time.
+
+    >>> a = make_clock(600.0, origin=1_000.0)
+    >>> b = make_clock(600.0, origin=1_000.0)
+    >>> abs(a.now() - b.now()) < 600.0
+    True
+    """
     if time_scale is None or time_scale == 1.0:
         return RealClock()
-    return ScaledClock(time_scale)
+    if origin is None and os.environ.get(ORIGIN_ENV):
+        origin = float(os.environ[ORIGIN_ENV])
+    if origin is None:
+        return ScaledClock(time_scale)
+    return ScaledClock(time_scale, start=origin + (time.time() - origin) * time_scale)

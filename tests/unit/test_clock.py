@@ -22,3 +22,16 @@ def test_make_clock_picks_real_clock_for_scale_one() -> None:
     assert isinstance(make_clock(None), RealClock)
     assert isinstance(make_clock(1.0), RealClock)
     assert isinstance(make_clock(60.0), ScaledClock)
+
+
+def test_clocks_with_one_origin_share_a_timeline(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    origin = time.time() - 10.0
+    monkeypatch.setenv("RG_TIME_ORIGIN", str(origin))
+    first = make_clock(600.0)
+    time.sleep(0.05)
+    second = make_clock(600.0)
+    # Both are about 10 real seconds * 600 past the origin, whenever they were made.
+    assert abs(first.now() - second.now()) < 0.05 * 600 * 4
+    assert first.now() - origin > 5_000
