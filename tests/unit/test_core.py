@@ -1,0 +1,150 @@
+"""The core thread's batch step against a real outbox: commit before acknowledge."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.clock import RealClock
+from gateway.commerce import build_body
+from gateway.config import Config
+from gateway.core import Core, Sinks
+from gateway.decide import Rules
+from gateway.events import Feedback, OrderState, Outcome, PlaceOrder, Report
+from gateway.mqtt import InboundMessage
+from gateway.outbox import Store
+from gateway.routing import Router
+
+CONFIG = Config.model_validate(
+    {
+        "gateway": {"id": "kitchen"},
+        "commerce": {"base_url": "http://127.0.0.1:1/api/v1"},
+        "products": {"detergent": {"sku": "TIDE"}, "coffee": {"sku": "COFFEE"}},
+        "buttons": [
+            {
+                "name": "hallway",
+                "product": "detergent",
+                "mqtt": "b/hallway",
+                "profile": "reorder-button",
+            },
+            {"name": "pantry", "product": "coffee", "mqtt": "z/pantry", "profile": "zigbee2mqtt"},
+        ],
+    }
+)
+
+
+class Recorder:
+    """Sinks that remember what happened, and what the database held at that moment."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.reports: list[Report] = []
+        self.feedback: list[Feedback] = []
+        self.acks: list[tuple[int, int, int]] = []  # (mid, qos, orders committed at ack time)
+
+    def ack(self, mid: int, qos: int) -> None:
+        reader = Store.open(self.state_dir, create=False)
+        try:
+            self.acks.append((mid, qos, len(reader.list_orders())))
+        finally:
+            reader.close()
+
+    def sinks(self) -> Sinks:
+        return Sinks(report=self.reports.append, feedback=self.feedback.append, ack=self.ack)
+
+
+def make_core(tmp_path: Path) -> tuple[Core, Store, Recorder]:
+    store = Store.open(tmp_path)
+    recorder = Recorder(tmp_path)
+    core = Core(
+        store,
+        Rules.from_config(CONFIG, store.secret()),
+        Router.from_config(CONFIG),
+        RealClock(),
+        lambda intent: build_body(intent, "kitchen"),
+        recorder.sinks(),
+    )
+    return core, store, recorder
+
+
+def press(mid: int, event_id: str, topic: str = "b/hallway", dup: bool = False) -> InboundMessage:
+    payload = json.dumps({"event": "press", "id": event_id, "seq": mid}).encode()
+    return InboundMessage(topic, payload, mid, 1, retain=False, dup=dup)
+
+
+def test_the_ack_comes_after_the_order_is_committed(tmp_path: Path) -> None:
+    core, store, rec = make_core(tmp_path)
+    core.process([press(1, "a")])
+    assert rec.acks == [(1, 1, 1)], "acknowledged before the intent was in the database"
+    [row] = store.list_orders()
+    assert row.state is OrderState.QUEUED and row.event_id == "a"
+    assert json.loads(row.body)["source"]["event_id"] == "a"
+
+
+def test_the_same_id_twice_in_one_batch_orders_once(tmp_path: Path) -> None:
+    core, store, rec = make_core(tmp_path)
+    core.process([press(1, "a"), press(2, "a", dup=True)])
+    assert len(store.list_orders()) == 1
+    assert [r.outcome for r in rec.reports] == [Outcome.ORDERED, Outcome.DUPLICATE]
+    assert [a[0] for a in rec.acks] == [1, 2]
+
+
+def test_a_redelivery_after_restart_is_a_duplicate(tmp_path: Path) -> None:
+    core, store, _ = make_core(tmp_path)
+    core.process([press(1, "a")])
+    store.close()
+    core2, store2, rec2 = make_core(tmp_path)
+    core2.process([press(1, "a", dup=True)])
+    assert len(store2.list_orders()) == 1
+    assert [r.outcome for r in rec2.reports] == [Outcome.DUPLICATE]
+
+
+def test_a_failed_commit_acknowledges_nothing_and_rolls_back(tmp_path: Path) -> None:
+    core, store, rec = make_core(tmp_path)
+    store.close()  # every statement now fails, as on a dead disk
+    with pytest.raises(sqlite3.Error):
+        core.process([press(1, "a")])
+    assert rec.acks == [] and rec.reports == []
+    assert core.state.open_orders == ()
+
+
+def test_invalid_payload_is_reported_and_acknowledged_without_an_order(tmp_path: Path) -> None:
+    core, store, rec = make_core(tmp_path)
+    core.process([InboundMessage("b/hallway", b"{not json", 5, 1, retain=False, dup=False)])
+    assert store.list_orders() == []
+    assert [r.outcome for r in rec.reports] == [Outcome.INVALID]
+    assert rec.acks == [(5, 1, 0)]
+
+
+def test_cancel_before_sending_is_told_at_once(tmp_path: Path) -> None:
+    core, store, rec = make_core(tmp_path)
+    core.process([press(1, "a")])
+    hold = json.dumps({"event": "hold", "id": "h", "seq": 2}).encode()
+    core.process([InboundMessage("b/hallway", hold, 2, 1, retain=False, dup=False)])
+    [row] = store.list_orders()
+    assert row.state is OrderState.CANCELLED
+    states = [r.state for r in rec.reports if r.outcome is Outcome.ORDER_STATUS]
+    assert states == [OrderState.CANCELLED]
+    assert core.state.open_orders == ()
+
+
+def test_open_orders_survive_a_restart_of_the_core(tmp_path: Path) -> None:
+    core, store, _ = make_core(tmp_path)
+    core.process([press(1, "a")])
+    store.close()
+    core2, _, rec2 = make_core(tmp_path)
+    core2.process([press(2, "b")])
+    assert [r.outcome for r in rec2.reports] == [Outcome.ABSORBED]
+
+
+def test_place_order_bodies_never_change(tmp_path: Path) -> None:
+    core, store, _ = make_core(tmp_path)
+    core.process([press(1, "a")])
+    first = store.list_orders()[0].body
+    intent = PlaceOrder("k", "detergent", "TIDE", 1, "hallway", "press", "a", 0.0)
+    assert build_body(intent, "kitchen") == build_body(intent, "kitchen")
+    core.process([press(1, "a", dup=True)])
+    assert store.list_orders()[0].body == first
