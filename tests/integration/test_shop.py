@@ -237,6 +237,10 @@ def test_the_token_never_reaches_the_log(
     caplog.set_level(logging.INFO, logger="reorder_shop")
     post(client, "k-1", order_body("e"))
     post(client, "k-1", order_body("e"))
+    # The server thread logs after it has answered: give it a moment to do so.
+    deadline = time.monotonic() + 5
+    while "replayed" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
     text = caplog.text
     assert "POST /api/v1/orders 201" in text
     assert "POST /api/v1/orders 200 replayed" in text
