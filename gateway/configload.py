@@ -26,11 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from gateway.config import Config
+from gateway.configrelations import check_relations
+from gateway.configsummary import format_duration, summarize
 from gateway.secrets import (
     SecretFileError,
     SubstitutionError,
@@ -46,6 +47,7 @@ __all__ = [
     "ConfigError",
     "LoadedConfig",
     "check_command",
+    "format_duration",
     "format_path",
     "load_config",
     "secret_value",
@@ -186,7 +188,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     _fill_secret_files(report, doc.data, env)
     _check_tls_files(report, doc.data)
     config = _validate(report, doc.data)
-    _check_relations(report, doc.data)
+    check_relations(report, doc.data)
     report.raise_if_errors()
     assert config is not None
 
@@ -429,158 +431,6 @@ def check_command(
     return 0
 
 
-# --------------------------------------------------------------------------- relations
-
-# ProfileOptions field -> the config key that sets it, and what to write there.
-_OPTION_KEYS = {
-    "action_path": ("action", "the dotted path to the action word, e.g. action: action"),
-    "value_path": ("value", "the dotted path to the number, e.g. value: weight_g"),
-    "event_id_path": ("event_id", "the dotted path to a message id, e.g. event_id: msg_id"),
-    "button_index": ("button_index", "the device's button number, e.g. button_index: 1"),
-}
-# What a profile needs per role, beyond Profile.required_options (which is role-blind):
-# a generic JSON device is only useful once told where its action or number is.
-_ROLE_OPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("json", "button"): ("action_path",),
-    ("json", "sensor"): ("value_path",),
-}
-
-
-def _entries(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
-    items = data.get(section)
-    if not isinstance(items, list):
-        return []
-    return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]
-
-
-def _check_relations(report: _Report, data: dict[str, Any]) -> None:
-    """Mistakes no single value shows: they are about how values relate."""
-    products = data.get("products")
-    product_names = sorted(map(str, products)) if isinstance(products, dict) else None
-    names: dict[str, tuple[str, int]] = {}
-    pins: list[tuple[tuple[int, int], int, KeyPath, str]] = []
-    for section, role in (("buttons", "button"), ("sensors", "sensor")):
-        for index, entry in _entries(data, section):
-            base: KeyPath = (section, index)
-            name = entry.get("name")
-            label = f"{role} '{name}'" if isinstance(name, str) else f"{role} {index}"
-            if isinstance(name, str):
-                line = report.doc.value_at((*base, "name"))[0]
-                if name in names:
-                    other, other_line = names[name]
-                    report.value_error(
-                        (*base, "name"),
-                        f"'{name}' is already the name of the {other} on line {other_line} — "
-                        "names appear in MQTT topics and state keys, so each must be unique",
-                    )
-                else:
-                    names[name] = (role, line)
-            _check_product(report, entry, base, product_names)
-            if role == "button":
-                _check_wiring(report, entry, base)
-                for key in ("gpio", "led"):
-                    pin = entry.get(key)
-                    if isinstance(pin, int) and not isinstance(pin, bool):
-                        what = label if key == "gpio" else f"the LED of {label}"
-                        pins.append((report.doc.value_at((*base, key)), pin, (*base, key), what))
-            _check_profile(report, entry, base, role)
-    _check_pins(report, pins)
-
-
-def _check_product(
-    report: _Report, entry: dict[str, Any], base: KeyPath, product_names: list[str] | None
-) -> None:
-    product = entry.get("product")
-    if not isinstance(product, str) or product_names is None or product in product_names:
-        return
-    close = difflib.get_close_matches(product, product_names, n=1)
-    listed = ", ".join(product_names)
-    if close:
-        hint = f"did you mean '{close[0]}'? (products: {listed})"
-    else:
-        hint = f"define it under products:, or use one of: {listed}"
-    report.value_error((*base, "product"), f"unknown product '{product}' — {hint}")
-
-
-def _check_wiring(report: _Report, entry: dict[str, Any], base: KeyPath) -> None:
-    wired, wireless = entry.get("gpio") is not None, entry.get("mqtt") is not None
-    doc = report.doc
-    if wired and wireless:
-        report.error_at(
-            *doc.key_at((*base, "mqtt")),
-            base,
-            "has both gpio: and mqtt: — a button is either wired to a pin or a wireless "
-            "device; keep one of them",
-        )
-    elif not wired and not wireless:
-        report.error_at(
-            *doc.key_at(base),
-            base,
-            "has neither gpio: nor mqtt: — add gpio: PIN for a wired button, "
-            "or mqtt: TOPIC with profile: for a wireless one",
-        )
-    elif wireless and entry.get("profile") is None:
-        report.error_at(
-            *doc.key_at((*base, "mqtt")),
-            (*base, "profile"),
-            f"is required with mqtt: — add profile: one of {', '.join(_profile_names())}",
-        )
-    elif wired and entry.get("profile") is not None:
-        report.key_error(
-            (*base, "profile"),
-            "only applies to MQTT buttons — remove it, or replace gpio: with mqtt:",
-        )
-
-
-def _profile_names() -> list[str]:
-    # Imported lazily, as in gateway.config.check_profile_name.
-    from devices import profile_names
-
-    return profile_names()
-
-
-def _check_profile(report: _Report, entry: dict[str, Any], base: KeyPath, role: str) -> None:
-    from devices import PROFILES
-
-    name = entry.get("profile", "json" if role == "sensor" else None)
-    profile = PROFILES.get(name) if isinstance(name, str) else None
-    if profile is None:
-        return
-    where = (*base, "profile") if "profile" in entry else base
-    if profile.kind not in (role, "both"):
-        usable = [p.name for p in PROFILES.values() if p.kind in (role, "both")]
-        report.value_error(
-            where,
-            f"profile '{profile.name}' is for {profile.kind}s — a {role} can use: "
-            f"{', '.join(sorted(usable))}",
-        )
-        return
-    for option in (*profile.required_options, *_ROLE_OPTIONS.get((profile.name, role), ())):
-        key, hint = _OPTION_KEYS[option]
-        if entry.get(key) in (None, ""):
-            line, col = report.doc.value_at(where)
-            report.error_at(
-                line, col, (*base, key), f"is required by profile '{profile.name}' — add {hint}"
-            )
-
-
-def _check_pins(report: _Report, pins: list[tuple[tuple[int, int], int, KeyPath, str]]) -> None:
-    first: dict[int, tuple[str, int]] = {}
-    for (line, _col), pin, path, what in sorted(pins):
-        if pin in first:
-            other, other_line = first[pin]
-            report.value_error(
-                path,
-                f"GPIO {pin} is already used by {other} on line {other_line} — "
-                "give each button and LED its own pin",
-            )
-        else:
-            first[pin] = (what, line)
-
-
-# --------------------------------------------------------------------------- summary
-
-
 def describe(value: object) -> str:
     """A short, safe rendering of a (non-secret) value for messages."""
     if isinstance(value, bool):
@@ -596,77 +446,3 @@ def describe(value: object) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return f"a {type(value).__name__}"
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds back into the unit an installer would write.
-
-    >>> format_duration(600.0), format_duration(0.05), format_duration(90.0)
-    ('10m', '50ms', '90s')
-    """
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
-        if seconds >= size and (seconds / size).is_integer():
-            return f"{int(seconds / size)}{unit}"
-    if seconds < 1.0 and (seconds * 1000).is_integer():
-        return f"{int(seconds * 1000)}ms"
-    return f"{seconds:g}s"
-
-
-def _host_port(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    host = f"[{host}]" if ":" in host else host
-    return f"{host}:{parts.port}" if parts.port else host
-
-
-def summarize(config: Config) -> str:
-    """A short human summary for ``check``: what the gateway will do. No secrets.
-
-    >>> print(summarize(load_config("config/demo.yaml", env={}).config))  # doctest: +SKIP
-    gateway demo: state in ./demo-state, GPIO pin factory mock
-    ...
-    """
-    g, m, c = config.gateway, config.mqtt, config.commerce
-    tls = "TLS" if urlsplit(m.url).scheme == "mqtts" else "no TLS"
-    login = "with login" if m.username is not None else "anonymous"
-    pins = g.pin_factory or "from GPIOZERO_PIN_FACTORY or gpiozero's default"
-    lines = [
-        f"gateway {g.id}: state in {g.state_dir}, GPIO pin factory {pins}",
-        f"mqtt: broker {_host_port(m.url)} ({tls}, {login}), topics under {m.topic_prefix}/{g.id}/",
-        f"commerce: {c.adapter} shop at {_host_port(c.base_url)} ({urlsplit(c.base_url).scheme}), "
-        f"token {'set' if c.token is not None else 'NOT set'}",
-        f"limits: at most {config.limits.max_orders_per_day} orders a day, "
-        f"presses within {format_duration(config.limits.dedupe_window)} count once",
-    ]
-    if config.metrics.enabled:
-        port = config.metrics.port or "<ephemeral port>"
-        lines.append(f"metrics: http://{config.metrics.host}:{port}/metrics")
-    else:
-        lines.append("metrics: off")
-    lines.append(f"products ({len(config.products)}):")
-    for name, p in config.products.items():
-        rules = ["one open order at a time"] if p.one_open_order else []
-        if p.max_per_day is not None:
-            rules.append(f"at most {p.max_per_day} a day")
-        if p.cooldown:
-            rules.append(f"cooldown {format_duration(p.cooldown)}")
-        if p.confirm_window:
-            rules.append(f"cancellable for {format_duration(p.confirm_window)}")
-        lines.append(
-            f"  {name}: {p.sku} x{p.quantity}" + (f", {', '.join(rules)}" if rules else "")
-        )
-    lines.append(f"buttons ({len(config.buttons)}):")
-    for b in config.buttons:
-        source = f"GPIO {b.gpio}" if b.gpio is not None else f"MQTT {b.mqtt} ({b.profile})"
-        led = f", LED on GPIO {b.led}" if b.led is not None else ""
-        lines.append(f"  {b.name}: {source}{led} -> {b.product}")
-    lines.append(f"sensors ({len(config.sensors)}):")
-    for s in config.sensors:
-        unit = f" {s.unit}" if s.unit else ""
-        value = f", value {s.value}" if s.value else ""
-        lines.append(
-            f"  {s.name}: MQTT {s.mqtt} ({s.profile}{value}) -> {s.product}: order below "
-            f"{s.reorder_below:g}{unit}, re-arm above {s.rearm_above:g}{unit}, "
-            f"settle {format_duration(s.settle)}"
-        )
-    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""Mistakes no single value shows: how the values of the installer's YAML relate.
+
+Products that exist, pins used once, unique names, a wired *or* a wireless
+button, and the options a device profile needs. Called by
+:func:`gateway.configload.load_config` after every value has been validated.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from gateway.yamlpos import KeyPath
+
+if TYPE_CHECKING:
+    from gateway.configload import _Report
+
+# ProfileOptions field -> the config key that sets it, and what to write there.
+_OPTION_KEYS = {
+    "action_path": ("action", "the dotted path to the action word, e.g. action: action"),
+    "value_path": ("value", "the dotted path to the number, e.g. value: weight_g"),
+    "event_id_path": ("event_id", "the dotted path to a message id, e.g. event_id: msg_id"),
+    "button_index": ("button_index", "the device's button number, e.g. button_index: 1"),
+}
+# What a profile needs per role, beyond Profile.required_options (which is role-blind):
+# a generic JSON device is only useful once told where its action or number is.
+_ROLE_OPTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("json", "button"): ("action_path",),
+    ("json", "sensor"): ("value_path",),
+}
+
+
+def _entries(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(section)
+    if not isinstance(items, list):
+        return []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]
+
+
+def check_relations(report: _Report, data: dict[str, Any]) -> None:
+    """Mistakes no single value shows: they are about how values relate."""
+    products = data.get("products")
+    product_names = sorted(map(str, products)) if isinstance(products, dict) else None
+    names: dict[str, tuple[str, int]] = {}
+    pins: list[tuple[tuple[int, int], int, KeyPath, str]] = []
+    for section, role in (("buttons", "button"), ("sensors", "sensor")):
+        for index, entry in _entries(data, section):
+            base: KeyPath = (section, index)
+            name = entry.get("name")
+            label = f"{role} '{name}'" if isinstance(name, str) else f"{role} {index}"
+            if isinstance(name, str):
+                line = report.doc.value_at((*base, "name"))[0]
+                if name in names:
+                    other, other_line = names[name]
+                    report.value_error(
+                        (*base, "name"),
+                        f"'{name}' is already the name of the {other} on line {other_line} — "
+                        "names appear in MQTT topics and state keys, so each must be unique",
+                    )
+                else:
+                    names[name] = (role, line)
+            _check_product(report, entry, base, product_names)
+            if role == "button":
+                _check_wiring(report, entry, base)
+                for key in ("gpio", "led"):
+                    pin = entry.get(key)
+                    if isinstance(pin, int) and not isinstance(pin, bool):
+                        what = label if key == "gpio" else f"the LED of {label}"
+                        pins.append((report.doc.value_at((*base, key)), pin, (*base, key), what))
+            _check_profile(report, entry, base, role)
+    _check_pins(report, pins)
+
+
+def _check_product(
+    report: _Report, entry: dict[str, Any], base: KeyPath, product_names: list[str] | None
+) -> None:
+    product = entry.get("product")
+    if not isinstance(product, str) or product_names is None or product in product_names:
+        return
+    close = difflib.get_close_matches(product, product_names, n=1)
+    listed = ", ".join(product_names)
+    if close:
+        hint = f"did you mean '{close[0]}'? (products: {listed})"
+    else:
+        hint = f"define it under products:, or use one of: {listed}"
+    report.value_error((*base, "product"), f"unknown product '{product}' — {hint}")
+
+
+def _check_wiring(report: _Report, entry: dict[str, Any], base: KeyPath) -> None:
+    wired, wireless = entry.get("gpio") is not None, entry.get("mqtt") is not None
+    doc = report.doc
+    if wired and wireless:
+        report.error_at(
+            *doc.key_at((*base, "mqtt")),
+            base,
+            "has both gpio: and mqtt: — a button is either wired to a pin or a wireless "
+            "device; keep one of them",
+        )
+    elif not wired and not wireless:
+        report.error_at(
+            *doc.key_at(base),
+            base,
+            "has neither gpio: nor mqtt: — add gpio: PIN for a wired button, "
+            "or mqtt: TOPIC with profile: for a wireless one",
+        )
+    elif wireless and entry.get("profile") is None:
+        report.error_at(
+            *doc.key_at((*base, "mqtt")),
+            (*base, "profile"),
+            f"is required with mqtt: — add profile: one of {', '.join(_profile_names())}",
+        )
+    elif wired and entry.get("profile") is not None:
+        report.key_error(
+            (*base, "profile"),
+            "only applies to MQTT buttons — remove it, or replace gpio: with mqtt:",
+        )
+
+
+def _profile_names() -> list[str]:
+    # Imported lazily, as in gateway.config.check_profile_name.
+    from devices import profile_names
+
+    return profile_names()
+
+
+def _check_profile(report: _Report, entry: dict[str, Any], base: KeyPath, role: str) -> None:
+    from devices import PROFILES
+
+    name = entry.get("profile", "json" if role == "sensor" else None)
+    profile = PROFILES.get(name) if isinstance(name, str) else None
+    if profile is None:
+        return
+    where = (*base, "profile") if "profile" in entry else base
+    if profile.kind not in (role, "both"):
+        usable = [p.name for p in PROFILES.values() if p.kind in (role, "both")]
+        report.value_error(
+            where,
+            f"profile '{profile.name}' is for {profile.kind}s — a {role} can use: "
+            f"{', '.join(sorted(usable))}",
+        )
+        return
+    for option in (*profile.required_options, *_ROLE_OPTIONS.get((profile.name, role), ())):
+        key, hint = _OPTION_KEYS[option]
+        if entry.get(key) in (None, ""):
+            line, col = report.doc.value_at(where)
+            report.error_at(
+                line, col, (*base, key), f"is required by profile '{profile.name}' — add {hint}"
+            )
+
+
+def _check_pins(report: _Report, pins: list[tuple[tuple[int, int], int, KeyPath, str]]) -> None:
+    first: dict[int, tuple[str, int]] = {}
+    for (line, _col), pin, path, what in sorted(pins):
+        if pin in first:
+            other, other_line = first[pin]
+            report.value_error(
+                path,
+                f"GPIO {pin} is already used by {other} on line {other_line} — "
+                "give each button and LED its own pin",
+            )
+        else:
+            first[pin] = (what, line)

@@ -1,0 +1,85 @@
+"""The short, secret-free summary ``reorder-gateway check`` prints.
+
+>>> format_duration(120.0)
+'2m'
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from gateway.config import Config
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds back into the unit an installer would write.
+
+    >>> format_duration(600.0), format_duration(0.05), format_duration(90.0)
+    ('10m', '50ms', '90s')
+    """
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    if seconds < 1.0 and (seconds * 1000).is_integer():
+        return f"{int(seconds * 1000)}ms"
+    return f"{seconds:g}s"
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def summarize(config: Config) -> str:
+    """A short human summary for ``check``: what the gateway will do. No secrets.
+
+    >>> print(summarize(load_config("config/demo.yaml", env={}).config))  # doctest: +SKIP
+    gateway demo: state in ./demo-state, GPIO pin factory mock
+    ...
+    """
+    g, m, c = config.gateway, config.mqtt, config.commerce
+    tls = "TLS" if urlsplit(m.url).scheme == "mqtts" else "no TLS"
+    login = "with login" if m.username is not None else "anonymous"
+    pins = g.pin_factory or "from GPIOZERO_PIN_FACTORY or gpiozero's default"
+    lines = [
+        f"gateway {g.id}: state in {g.state_dir}, GPIO pin factory {pins}",
+        f"mqtt: broker {_host_port(m.url)} ({tls}, {login}), topics under {m.topic_prefix}/{g.id}/",
+        f"commerce: {c.adapter} shop at {_host_port(c.base_url)} ({urlsplit(c.base_url).scheme}), "
+        f"token {'set' if c.token is not None else 'NOT set'}",
+        f"limits: at most {config.limits.max_orders_per_day} orders a day, "
+        f"presses within {format_duration(config.limits.dedupe_window)} count once",
+    ]
+    if config.metrics.enabled:
+        port = config.metrics.port or "<ephemeral port>"
+        lines.append(f"metrics: http://{config.metrics.host}:{port}/metrics")
+    else:
+        lines.append("metrics: off")
+    lines.append(f"products ({len(config.products)}):")
+    for name, p in config.products.items():
+        rules = ["one open order at a time"] if p.one_open_order else []
+        if p.max_per_day is not None:
+            rules.append(f"at most {p.max_per_day} a day")
+        if p.cooldown:
+            rules.append(f"cooldown {format_duration(p.cooldown)}")
+        if p.confirm_window:
+            rules.append(f"cancellable for {format_duration(p.confirm_window)}")
+        lines.append(
+            f"  {name}: {p.sku} x{p.quantity}" + (f", {', '.join(rules)}" if rules else "")
+        )
+    lines.append(f"buttons ({len(config.buttons)}):")
+    for b in config.buttons:
+        source = f"GPIO {b.gpio}" if b.gpio is not None else f"MQTT {b.mqtt} ({b.profile})"
+        led = f", LED on GPIO {b.led}" if b.led is not None else ""
+        lines.append(f"  {b.name}: {source}{led} -> {b.product}")
+    lines.append(f"sensors ({len(config.sensors)}):")
+    for s in config.sensors:
+        unit = f" {s.unit}" if s.unit else ""
+        value = f", value {s.value}" if s.value else ""
+        lines.append(
+            f"  {s.name}: MQTT {s.mqtt} ({s.profile}{value}) -> {s.product}: order below "
+            f"{s.reorder_below:g}{unit}, re-arm above {s.rearm_above:g}{unit}, "
+            f"settle {format_duration(s.settle)}"
+        )
+    return "\n".join(lines)
