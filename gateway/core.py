@@ -146,6 +146,9 @@ class Core:
         self.state = load_state(store, clock.now())
         self._last_resync = time.monotonic()
         self._last_prune = 0.0
+        # Monotonic time of the loop's last turn (it turns at least once a second when
+        # healthy): the systemd watchdog is fed only while this stays fresh.
+        self.heartbeat = time.monotonic()
 
     # ------------------------------------------------------------------ feeding
 
@@ -181,6 +184,7 @@ class Core:
         backoff = 0.5
         pending: list[Item] = []
         while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
             if not pending:
                 first = self._next_item()
                 if first is None:

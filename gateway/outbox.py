@@ -459,6 +459,11 @@ class Store:
         ).fetchone()
         return int(found[0])
 
+    def count_by_state(self) -> dict[OrderState, int]:
+        """How many orders the outbox holds in each state (metrics, status)."""
+        rows = self._conn.execute("SELECT state, count(*) FROM orders GROUP BY state")
+        return {OrderState(state): int(n) for state, n in rows.fetchall()}
+
     def oldest_queued_age(self, now: float) -> float | None:
         found = self._conn.execute(
             "SELECT min(created_at) FROM orders WHERE state IN (?, ?, ?)", _TO_SEND
