@@ -1,7 +1,8 @@
-"""``reorder-gateway`` — run | check | queue | status.
+"""``reorder-gateway`` — run | check | queue | status | install-service | uninstall-service.
 
 Exit codes: 0 success, 1 runtime failure (with a one-line reason, never a
-traceback), 2 invalid configuration or usage.
+traceback), 2 invalid configuration or usage; ``status`` exits 3 when the
+gateway is not running (as ``systemctl status`` does).
 """
 
 from __future__ import annotations
@@ -54,6 +55,28 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("key", help="the order key, or a unique prefix of it")
     drop = qsub.add_parser("drop", help="remove an order that has not reached the shop")
     drop.add_argument("key", help="the order key, or a unique prefix of it")
+
+    status = sub.add_parser(
+        "status", help="broker and shop reachability, queue, open orders, last events"
+    )
+    with_config(status)
+    status.add_argument("--json", action="store_true", help="the snapshot as JSON")
+
+    install = sub.add_parser(
+        "install-service",
+        help="install the systemd unit, service user and a config skeleton (idempotent)",
+    )
+    install.add_argument("--root", default="/", help="install below this directory (default /)")
+    install.add_argument(
+        "--exec",
+        dest="executable",
+        default=None,
+        help="absolute path of reorder-gateway for ExecStart (default: this one)",
+    )
+    uninstall = sub.add_parser(
+        "uninstall-service", help="stop and remove the unit; config, token and state stay"
+    )
+    uninstall.add_argument("--root", default="/", help="installed below this directory")
     return p
 
 
@@ -65,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "queue":
         return _queue(args)
+    if args.command == "status":
+        return _status(args)
+    if args.command in ("install-service", "uninstall-service"):
+        return _service(args)
     return 2
 
 
@@ -114,3 +141,49 @@ def _queue(args: argparse.Namespace) -> int:
     except OutboxError as exc:
         print(f"reorder-gateway queue: {exc}", file=sys.stderr)
         return 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    from gateway.status import status_command
+
+    try:
+        loaded = load_config(args.config)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        return 2
+    gateway = loaded.config.gateway
+    return status_command(
+        gateway.id, Path(gateway.state_dir), sys.stdout, now=time.time(), as_json=args.json
+    )
+
+
+def _service(args: argparse.Namespace) -> int:
+    from gateway.systemd import InstallError, install_service, uninstall_service
+
+    root = Path(args.root)
+    try:
+        if args.command == "install-service":
+            executable = Path(args.executable) if args.executable else None
+            report = install_service(root, executable)
+        else:
+            report = uninstall_service(root)
+    except (InstallError, OSError) as exc:
+        print(f"reorder-gateway {args.command}: {exc}", file=sys.stderr)
+        return 1
+    for label, paths in (
+        ("wrote", report.written),
+        ("unchanged", report.unchanged),
+        ("kept (yours)", report.kept),
+        ("removed", report.removed),
+        ("ran", report.commands),
+    ):
+        for path in paths:
+            print(f"{label:>13}  {path}")
+    if args.command == "install-service":
+        print(
+            "next: put the shop token in /etc/reorder-gateway/credentials/shop-token, edit "
+            "/etc/reorder-gateway/gateway.yaml, then: systemctl enable --now reorder-gateway "
+            "(docs/operations.md)"
+        )
+    return 0

@@ -1,0 +1,343 @@
+"""Home Assistant: MQTT discovery, and the retained state topics its entities read.
+
+Discovery follows Home Assistant's conventions: one retained JSON config per
+entity on ``<prefix>/<component>/<gateway id>/<object id>/config``, all entities
+in one device block, ``unique_id`` stable across restarts, and availability from
+the gateway's own ``online``/``offline`` on ``<topic_prefix>/<id>/status`` (its
+last will says ``offline`` if the gateway dies).
+
+=====================  ===========================================================
+per button             ``button`` (presses ``<topic_prefix>/<id>/<button>/press``)
+                       and ``sensor`` "last decision"
+per product            ``sensor``: open order none/queued/accepted/shipped, the last
+                       order time as an attribute
+per sensor             ``sensor`` reading (unit from the config), ``binary_sensor``
+                       "running low" (below the threshold until refilled)
+the gateway            ``binary_sensor`` broker and shop connectivity, ``sensor``
+                       queue depth
+=====================  ===========================================================
+
+State is retained JSON on ``<topic_prefix>/<id>/state/{button,product,sensor}/<name>``
+and ``.../state/gateway``. What was announced is remembered in
+``<state_dir>/homeassistant.json``, so a restart or reload with a smaller config
+clears the entities of removed devices (an empty retained payload).
+
+>>> from gateway.config import Config
+>>> cfg = Config.model_validate({"gateway": {"id": "kitchen"},
+...     "commerce": {"base_url": "http://127.0.0.1/api"}, "products": {"tea": {"sku": "T"}},
+...     "buttons": [{"name": "hall", "product": "tea"}]})
+>>> sorted(discovery_configs(cfg))[0]
+'homeassistant/binary_sensor/kitchen/gateway_broker/config'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway import __version__
+from gateway.config import Config
+from gateway.decide import State
+from gateway.events import OrderState, Report
+from gateway.outputs import report_json, rfc3339, short_key
+
+log = logging.getLogger(__name__)
+
+ANNOUNCED_FILE = "homeassistant.json"
+# The issue's four product states; the outbox's finer ones fold into them.
+_PRODUCT_STATE = {
+    OrderState.HELD: "queued",
+    OrderState.QUEUED: "queued",
+    OrderState.SENDING: "queued",
+    OrderState.BLOCKED: "queued",
+    OrderState.ACCEPTED: "accepted",
+    OrderState.SHIPPED: "shipped",
+}
+_PRODUCT_STATES = ["none", "queued", "accepted", "shipped"]
+_RANK = {name: i for i, name in enumerate(_PRODUCT_STATES)}
+
+Publish = Callable[[str, bytes], None]  # retained, QoS 1
+
+
+def _base(config: Config) -> str:
+    return f"{config.mqtt.topic_prefix}/{config.gateway.id}"
+
+
+def state_topics(config: Config) -> dict[str, str]:
+    """``kind/name`` -> the retained state topic it is published on."""
+    base = f"{_base(config)}/state"
+    topics = {"gateway": f"{base}/gateway"}
+    topics.update({f"button/{b.name}": f"{base}/button/{b.name}" for b in config.buttons})
+    topics.update({f"product/{p}": f"{base}/product/{p}" for p in config.products})
+    topics.update({f"sensor/{s.name}": f"{base}/sensor/{s.name}" for s in config.sensors})
+    return topics
+
+
+def discovery_configs(config: Config) -> dict[str, dict[str, object]]:
+    """Topic -> discovery payload for every entity this config has."""
+    gid = config.gateway.id
+    prefix = config.homeassistant.prefix
+    states = state_topics(config)
+    device = {
+        "identifiers": [f"reorder-gateway-{gid}"],
+        "name": f"Reorder gateway {gid}",
+        "manufacturer": "reorder-gateway",
+        "model": "Reorder gateway",
+        "sw_version": __version__,
+    }
+    common: dict[str, object] = {
+        "availability_topic": f"{_base(config)}/status",
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "device": device,
+        "origin": {"name": "reorder-gateway", "sw_version": __version__},
+        "qos": 1,
+    }
+    out: dict[str, dict[str, object]] = {}
+
+    def entity(component: str, object_id: str, name: str, **fields: object) -> None:
+        payload = {"name": name, "unique_id": f"reorder-gateway_{gid}_{object_id}", **common}
+        payload.update(fields)
+        out[f"{prefix}/{component}/{gid}/{object_id}/config"] = payload
+
+    for b in config.buttons:
+        entity(
+            "button",
+            f"button_{b.name}_press",
+            f"{b.name} reorder",
+            command_topic=f"{_base(config)}/{b.name}/press",
+            # The virtual press topic takes a JSON object (an "id" is optional).
+            payload_press="{}",
+            icon="mdi:cart-arrow-down",
+        )
+        topic = states[f"button/{b.name}"]
+        entity(
+            "sensor",
+            f"button_{b.name}_decision",
+            f"{b.name} last decision",
+            state_topic=topic,
+            value_template="{{ value_json.outcome }}",
+            json_attributes_topic=topic,
+            icon="mdi:gavel",
+        )
+    for p in config.products:
+        topic = states[f"product/{p}"]
+        entity(
+            "sensor",
+            f"product_{p}_order",
+            f"{p} order",
+            state_topic=topic,
+            value_template="{{ value_json.state }}",
+            json_attributes_topic=topic,
+            device_class="enum",
+            options=_PRODUCT_STATES,
+            icon="mdi:package-variant",
+        )
+    for s in config.sensors:
+        topic = states[f"sensor/{s.name}"]
+        fields: dict[str, object] = {"state_class": "measurement"}
+        if s.unit:
+            fields["unit_of_measurement"] = s.unit
+        entity(
+            "sensor",
+            f"sensor_{s.name}_reading",
+            f"{s.name} reading",
+            state_topic=topic,
+            value_template="{{ value_json.value }}",
+            **fields,
+        )
+        entity(
+            "binary_sensor",
+            f"sensor_{s.name}_low",
+            f"{s.name} running low",
+            state_topic=topic,
+            value_template="{{ 'ON' if value_json.low else 'OFF' }}",
+            device_class="problem",
+        )
+    gateway = states["gateway"]
+    for what in ("broker", "shop"):
+        entity(
+            "binary_sensor",
+            f"gateway_{what}",
+            f"{what} connection",
+            state_topic=gateway,
+            # null (not known yet) renders as None: Home Assistant shows "unknown".
+            value_template=f"{{{{ value_json.{what} }}}}",
+            device_class="connectivity",
+            entity_category="diagnostic",
+        )
+    entity(
+        "sensor",
+        "gateway_queue",
+        "queue depth",
+        state_topic=gateway,
+        value_template="{{ value_json.queue }}",
+        state_class="measurement",
+        unit_of_measurement="orders",
+        entity_category="diagnostic",
+        icon="mdi:tray-full",
+    )
+    return out
+
+
+def _dumps(body: object) -> bytes:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+class HomeAssistantBridge:
+    """Announces entities and publishes their state; callable from any thread.
+
+    >>> cfg = Config.model_validate({"gateway": {"id": "kitchen"},
+    ...     "commerce": {"base_url": "http://127.0.0.1/api"}, "products": {"tea": {"sku": "T"}}})
+    >>> sent = []
+    >>> bridge = HomeAssistantBridge(cfg, Path("."), lambda t, p: sent.append(t))
+    >>> bridge.on_gateway(broker=True, shop=None, queue=0)
+    >>> sent
+    ['reorder/kitchen/state/gateway']
+    """
+
+    def __init__(self, config: Config, state_dir: Path, publish: Publish) -> None:
+        self._config = config
+        self._state_dir = state_dir
+        self._publish = publish
+        self._lock = threading.Lock()
+        self._last: dict[str, bytes] = {}  # topic -> last payload (skip repeats)
+        self._last_order: dict[str, float] = {}
+        self._readings: dict[str, tuple[float, float | None]] = {}  # name -> (value, at)
+        self._low: dict[str, bool] = {}
+        self._products: dict[str, dict[str, object]] = {}
+
+    # ------------------------------------------------------------------ discovery
+
+    def reconfigure(self, config: Config) -> None:
+        with self._lock:
+            self._config = config
+
+    def announce(self) -> list[str]:
+        """Publish every config (retained) and clear what an older config announced.
+
+        Returns the cleared topics. Called after every (re)connect and reload.
+        """
+        with self._lock:
+            config = self._config
+            configs = discovery_configs(config) if config.homeassistant.discovery else {}
+            current = set(configs) | set(state_topics(config).values())
+            previous = self._load_announced()
+            removed = sorted(previous - current)
+            for topic, payload in configs.items():
+                self._publish(topic, _dumps(payload))
+            for topic in removed:
+                self._publish(topic, b"")
+                self._last.pop(topic, None)
+            self._save_announced(current)
+        if removed:
+            log.info("Home Assistant: cleared %d topics of removed devices", len(removed))
+        log.info("Home Assistant: announced %d entities", len(configs))
+        return removed
+
+    def _load_announced(self) -> set[str]:
+        try:
+            loaded = json.loads((self._state_dir / ANNOUNCED_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as exc:
+            log.warning("Home Assistant: unreadable %s (%s); nothing cleared", ANNOUNCED_FILE, exc)
+            return set()
+        topics = loaded.get("topics") if isinstance(loaded, dict) else None
+        return {t for t in topics if isinstance(t, str)} if isinstance(topics, list) else set()
+
+    def _save_announced(self, topics: set[str]) -> None:
+        path = self._state_dir / ANNOUNCED_FILE
+        tmp = self._state_dir / f".{ANNOUNCED_FILE}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"topics": sorted(topics)}, out, indent=1)
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("Home Assistant: cannot save %s (%s)", ANNOUNCED_FILE, exc)
+
+    # ------------------------------------------------------------------ state
+
+    def _put(self, topic: str, body: object) -> None:
+        payload = _dumps(body)
+        if self._last.get(topic) == payload:
+            return
+        self._last[topic] = payload
+        self._publish(topic, payload)
+
+    def republish(self) -> None:
+        """Send every known state again (after a reconnect the broker may have lost them)."""
+        with self._lock:
+            for topic, payload in self._last.items():
+                self._publish(topic, payload)
+
+    def seed_last_orders(self, last_orders: dict[str, float]) -> None:
+        with self._lock:
+            self._last_order.update(last_orders)
+
+    def on_gateway(self, *, broker: bool, shop: bool | None, queue: int | None) -> None:
+        body = {
+            "broker": "ON" if broker else "OFF",
+            "shop": None if shop is None else ("ON" if shop else "OFF"),
+            "queue": queue,
+        }
+        with self._lock:
+            self._put(state_topics(self._config)["gateway"], body)
+
+    def on_report(self, report: Report) -> None:
+        with self._lock:
+            topic = state_topics(self._config).get(f"button/{report.device}")
+            if topic is not None:
+                self._put(topic, report_json(report))
+
+    def on_reading(self, name: str, value: float, at: float | None = None) -> None:
+        with self._lock:
+            self._readings[name] = (value, at)
+            self._put_sensor(name)
+
+    def on_state(self, state: State) -> None:
+        with self._lock:
+            config = self._config
+            for placed in state.placed:
+                if placed.at > self._last_order.get(placed.product, float("-inf")):
+                    self._last_order[placed.product] = placed.at
+            for name, episode in state.episodes.items():
+                self._low[name] = episode.phase != "armed"
+                if name not in self._readings and episode.last_value is not None:
+                    self._readings[name] = (episode.last_value, episode.last_seen)
+            for s in config.sensors:
+                self._put_sensor(s.name)
+            for product in config.products:
+                best: tuple[str, str | None, float | None] = ("none", None, None)
+                for order in state.open_orders:
+                    if order.product != product:
+                        continue
+                    shown = _PRODUCT_STATE.get(order.state, "queued")
+                    if _RANK[shown] >= _RANK[best[0]]:
+                        best = (shown, short_key(order.key), order.created_at)
+                last = self._last_order.get(product)
+                self._put(
+                    state_topics(config)[f"product/{product}"],
+                    {
+                        "state": best[0],
+                        "order": best[1],
+                        "last_order": None if last is None else rfc3339(last),
+                    },
+                )
+
+    def _put_sensor(self, name: str) -> None:
+        topic = state_topics(self._config).get(f"sensor/{name}")
+        if topic is None:
+            return
+        value, at = self._readings.get(name, (None, None))
+        body = {
+            "value": value,
+            "low": self._low.get(name, False),
+            "at": None if at is None else rfc3339(at),
+        }
+        self._put(topic, body)
