@@ -100,6 +100,12 @@ def _text(obj: dict[str, Any], name: str, where: str) -> str:
         raise bad_request(f"'{where}{name}' must be a non-empty string")
     if len(value) > 255:
         raise bad_request(f"'{where}{name}' is longer than 255 characters")
+    try:
+        # JSON may escape a lone surrogate ("\ud800"): valid JSON, but no text, and
+        # the fingerprint (UTF-8) could not be taken — a 400, not a 500.
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request(f"'{where}{name}' is not valid Unicode text") from None
     return value
 
 
