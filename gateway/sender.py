@@ -192,6 +192,12 @@ class Sender:
                 break
             self._clock.wait(self._wake, timeout)
         _close_quietly(store)
+        # The backend's connections end with the thread that used them (a gateway run
+        # in-process, as tests and the demo do, would otherwise leak a socket).
+        try:
+            self._backend.close()
+        except Exception as exc:
+            log.debug("closing the commerce backend failed: %s", exc)
 
     def _gate_open(self, now: float) -> bool:
         return self._probe_at is None or now >= self._probe_at
