@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from gateway import __version__
 from gateway.clock import make_clock
+from gateway.config import Config
 from gateway.configload import ConfigError, check_command, load_config
 from gateway.logs import setup_logging
 
@@ -95,13 +97,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _state_dir(config_path: str) -> Path | None:
+def _offline_env(config_path: str) -> dict[str, str]:
+    """The environment for commands a person runs beside the service (status, queue).
+
+    Outside systemd there is no $CREDENTIALS_DIRECTORY, so a relative ``token_file``
+    would be looked for in the working directory; install-service keeps the
+    credentials in ``credentials/`` beside the config, so look there instead.
+    """
+    env = dict(os.environ)
+    beside = Path(config_path).resolve().parent / "credentials"
+    if "CREDENTIALS_DIRECTORY" not in env and beside.is_dir():
+        env["CREDENTIALS_DIRECTORY"] = str(beside)
+    return env
+
+
+def _offline_config(config_path: str) -> Config | None:
     try:
-        return Path(load_config(config_path).config.gateway.state_dir)
+        return load_config(config_path, _offline_env(config_path)).config
     except ConfigError as exc:
         for message in exc.messages:
             print(message, file=sys.stderr)
         return None
+
+
+def _state_dir(config_path: str) -> Path | None:
+    config = _offline_config(config_path)
+    return None if config is None else Path(config.gateway.state_dir)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -146,15 +167,15 @@ def _queue(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from gateway.status import status_command
 
-    try:
-        loaded = load_config(args.config)
-    except ConfigError as exc:
-        for message in exc.messages:
-            print(message, file=sys.stderr)
+    config = _offline_config(args.config)
+    if config is None:
         return 2
-    gateway = loaded.config.gateway
     return status_command(
-        gateway.id, Path(gateway.state_dir), sys.stdout, now=time.time(), as_json=args.json
+        config.gateway.id,
+        Path(config.gateway.state_dir),
+        sys.stdout,
+        now=time.time(),
+        as_json=args.json,
     )
 
 

@@ -91,6 +91,12 @@ def test_installed_config_skeleton_passes_check(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
+    # Outside systemd, status finds the token in credentials/ beside the config.
+    shutil.copy(credentials / "shop-token", root / "etc/reorder-gateway/credentials/shop-token")
+    status = cli("status", "--config", str(root / "etc/reorder-gateway/gateway.yaml"))
+    assert status.returncode in (1, 3), status.stdout + status.stderr  # not 2: config fine
+    assert "NOT running" in status.stdout
+
 
 @pytest.mark.skipif(
     shutil.which("systemd-analyze") is None,
