@@ -42,6 +42,7 @@ from gateway.events import (
     CancelOrder,
     Event,
     Feedback,
+    InvalidInput,
     OrderState,
     OrderUpdate,
     Outcome,
@@ -54,7 +55,7 @@ from gateway.events import (
 )
 from gateway.mqtt import InboundMessage
 from gateway.outbox import OutboxError, Store
-from gateway.routing import Ignored, Router, SimGpio
+from gateway.routing import Ignored, Routed, Router, SimGpio
 
 log = logging.getLogger(__name__)
 
@@ -283,9 +284,7 @@ class Core:
                 self._rules, self._router = item.rules, item.router
                 continue
             if isinstance(item, InboundMessage):
-                for routed in self._router.events(
-                    item.topic, item.payload, mid=item.mid, retain=item.retain, dup=item.dup
-                ):
+                for routed in self._route(item):
                     if isinstance(routed, SimGpio):
                         if self._sinks.sim_gpio is not None:
                             after.append(_bind(self._sinks.sim_gpio, routed))
@@ -328,6 +327,18 @@ class Core:
                 return
         if state is not before:
             _safely(_bind(self._sinks.state, state))
+
+    def _route(self, item: InboundMessage) -> list[Routed]:
+        try:
+            return self._router.events(
+                item.topic, item.payload, mid=item.mid, retain=item.retain, dup=item.dup
+            )
+        except Exception:
+            # A parser bug must cost this one message, not its whole batch: a skipped
+            # batch is never acknowledged, so the broker would hold back everything
+            # after it and send the same poison again after each reconnect.
+            log.exception("could not route a message on %s; reported as invalid", item.topic)
+            return [InvalidInput("?", item.topic, "the gateway failed to read this message")]
 
     def _report(self, report: Report) -> None:
         self.counters.by_outcome[report.outcome] = (

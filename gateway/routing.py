@@ -144,7 +144,8 @@ class Router:
         if payload.strip():
             try:
                 body = json.loads(payload)
-            except (UnicodeDecodeError, ValueError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                # RecursionError: a nesting bomb ("[[[[..."), which json cannot decode.
                 return InvalidInput(
                     route.device, topic, 'expected JSON like {"id": "..."} or empty'
                 )
@@ -154,9 +155,14 @@ class Router:
                 )
             raw = body.get("id")
             if raw is not None:
-                if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
-                    return InvalidInput(route.device, topic, "'id' must be a non-empty string")
-                event_id = str(raw)[:128]
+                text = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+                # Printable, as the device profiles require: an id is logged and shown,
+                # and a newline in it could forge a log line.
+                if not text.strip() or not text.isprintable():
+                    return InvalidInput(
+                        route.device, topic, "'id' must be a non-empty printable string"
+                    )
+                event_id = text[:128]
         synthetic = event_id is None
         if event_id is None:
             event_id = _synthetic_id(topic, payload, mid)
@@ -174,7 +180,7 @@ class Router:
         assert route.pin is not None
         try:
             body = json.loads(payload) if payload.strip() else {"action": "press"}
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return InvalidInput(route.device, topic, 'expected {"action": "press" | "hold"}')
         action = body.get("action") if isinstance(body, dict) else None
         if action not in ("press", "hold"):
