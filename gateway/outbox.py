@@ -23,7 +23,7 @@ import secrets
 import sqlite3
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -198,8 +198,13 @@ def _private_dir(path: Path) -> None:
 def _private_file(path: Path) -> None:
     # Create with 0600 before SQLite opens it: SQLite gives its -wal and -shm files
     # the database file's permissions, so this keeps all three private.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    # O_EXCL: an existing database is never opened here. Closing any descriptor of
+    # the file drops every POSIX lock this process holds on it, so another process
+    # (``reorder-gateway status``, ``queue list``) would take itself for the last
+    # connection, checkpoint and delete the WAL under our open connections, and all
+    # later commits would go to a deleted file.
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     if stat.S_IMODE(path.stat().st_mode) != 0o600:
         path.chmod(0o600)
 
