@@ -116,7 +116,8 @@ class Sender:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._reachable: bool | None = None
-        self._probe_at: float | None = None  # set while the shop is unreachable
+        # No request before this: set while the shop is unreachable or asked us to wait.
+        self._probe_at: float | None = None
         self._last_latency: float | None = None
         self._reported: dict[str, tuple[OrderState, bool]] = {}
         self._maybe_blocked = True
@@ -277,7 +278,9 @@ class Sender:
                 self._report(row, OrderState.QUEUED, reason=reason, unreachable=True)
             case Retry(reason=reason, after=after):
                 outcome = "retry"
-                self._reachable, self._probe_at = True, None
+                # A Retry-After speaks for this client, not for one order: no request
+                # at all before it has passed, or every queued order would hit the 429.
+                self._reachable, self._probe_at = True, None if after is None else now + after
                 wait = after if after is not None else backoff_seconds(row.attempts)
                 log.warning("order %s: %s; retrying in %.1fs", _short(row.key), reason, wait)
                 store.mark_retry(row.key, now + wait, reason, now=now)
