@@ -350,3 +350,17 @@ class GatewayProcess:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def press_payload(event_id: str, seq: int) -> bytes:
+    """A ``reorder-button`` press, as our button firmware sends it."""
+    return json.dumps({"event": "press", "id": event_id, "seq": seq}).encode()
+
+
+def orders_by_event(orders: list[dict[str, Any]]) -> dict[str, int]:
+    """How many shop orders carry each ``source.event_id``."""
+    counts: dict[str, int] = {}
+    for order in orders:
+        event_id = str(order["source"]["event_id"])
+        counts[event_id] = counts.get(event_id, 0) + 1
+    return counts
