@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 _DURABLE = (PlaceOrder, CancelOrder, RememberEvent, SaveEpisode)
 _RESYNC_EVERY = 30.0  # real seconds: pick up `queue retry/drop` done from the CLI
-_PRUNE_EVERY = 3600.0  # real seconds
+_PRUNE_EVERY = 3600.0  # clock seconds (divided by the time scale in real time)
 _COMMIT_BACKOFF_MAX = 30.0
 
 
@@ -237,7 +237,9 @@ class Core:
                 self._last_resync = mono
                 fresh = load_state(self._store, self._clock.now())
                 self.state = replace(self.state, open_orders=fresh.open_orders, placed=fresh.placed)
-            if mono - self._last_prune >= _PRUNE_EVERY:
+            # An hour of clock time: retention is in clock time too, so a scaled run
+            # (demo, soak) keeps its database as small as a real gateway does.
+            if mono - self._last_prune >= _PRUNE_EVERY / self._clock.scale:
                 self._last_prune = mono
                 removed = self._store.prune(self._clock.now(), *self._retention)
                 if removed:
