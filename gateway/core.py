@@ -186,10 +186,12 @@ class Core:
         pending: list[Item] = []
         while not self._stop.is_set():
             self.heartbeat = time.monotonic()
+            # Every turn, not only when idle: a steady stream of messages (a press
+            # every 0.5 s) would otherwise starve pruning and the CLI resync forever.
+            self._housekeeping()
             if not pending:
                 first = self._next_item()
                 if first is None:
-                    self._housekeeping()
                     continue
                 pending = [first]
                 while len(pending) < self.MAX_BATCH:
