@@ -1,0 +1,137 @@
+"""The one-command demo, run as a person would (minus the set-up, which the suite's
+own ``scripts/test`` already did): the orchestrator with the venv's Python.
+
+``--seconds 60`` plays the whole demo scenario (ten sim hours at x600) against a
+private mosquitto, the reference shop and the gateway; the summary's last line is
+JSON, and it must show what the issue promises. Then Ctrl-C mid-story must stop
+everything and exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DECISION = re.compile(r"^\d\d:\d\d  gateway ")  # a story line telling a gateway decision
+
+
+def start_demo(state_dir: Path, *args: str) -> subprocess.Popen[str]:
+    # Its own process group, as a shell gives a foreground job: Ctrl-C goes to the group.
+    return subprocess.Popen(
+        [sys.executable, "-m", "firmware_sim.demo", "--state-dir", str(state_dir), *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The rest of the output once the demo exits; killed (group and all) on overrun."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        raise AssertionError(f"the demo did not finish within {timeout}s:\n{out[-3000:]}") from None
+    return out
+
+
+def summary_of(output: str) -> dict[str, Any]:
+    last = output.strip().splitlines()[-1]
+    summary: dict[str, Any] = json.loads(last)
+    return summary
+
+
+def running(pid: int) -> bool:
+    """True if ``pid`` is still one of the demo's components (not a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return b"mosquitto" in cmdline or b"firmware_sim" in cmdline or b"gateway" in cmdline
+
+
+def assert_no_survivors(summary: dict[str, Any]) -> None:
+    pids = summary["pids"]
+    assert set(pids) == {"mosquitto", "shop", "gateway", "sim"}, pids
+    survivors = {name: pid for name, pid in pids.items() if running(pid)}
+    assert not survivors, f"still running after the demo exited: {survivors}"
+
+
+def test_demo_for_sixty_seconds_tells_the_story_and_sums_it_up(tmp_path: Path) -> None:
+    proc = start_demo(tmp_path, "--seconds", "60")
+    try:
+        output = finish(proc, timeout=110)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output[-3000:]
+    summary = summary_of(output)
+    assert summary["ok"] is True, summary
+
+    # Orders from a wired button, a wireless (MQTT) button and a sensor, as the shop has them.
+    assert summary["orders_by_source"]["gpio"] >= 1, summary
+    assert summary["orders_by_source"]["mqtt"] >= 1, summary
+    assert summary["orders_by_source"]["sensor"] >= 1, summary
+    assert summary["repeated_event_ids"] == 0, summary
+    # The re-sent hallway press and the Zigbee double publish were counted once...
+    assert summary["duplicates_prevented"] >= 1, summary
+    # ...and the second laundry press found its order still open.
+    assert summary["absorbed"].get("one_open_order", 0) >= 1, summary
+    assert summary["sim"]["presses"] >= 4, summary
+
+    # The story a person reads says the same things in words.
+    assert "pressed while an order is open → already ordered" in output
+    assert "→ counted once" in output
+    assert "coffee-scale below 250 g for 60 s → reorder coffee" in output
+    assert "delivered" in output
+    assert "Traceback" not in output
+    run_dir = Path(summary["state_dir"])
+    assert run_dir.parent == tmp_path
+    assert (run_dir.stat().st_mode & 0o077) == 0, "the run directory must be private"
+    assert_no_survivors(summary)
+
+
+def test_ctrl_c_stops_every_component_and_exits_zero(tmp_path: Path) -> None:
+    proc = start_demo(tmp_path)
+    seen: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 40
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            # Wait until the household is under way: the gateway made its first decision.
+            while not any(DECISION.match(line) for line in seen):
+                remaining = deadline - time.monotonic()
+                assert remaining > 0 and proc.poll() is None, "".join(seen)
+                if selector.select(remaining):
+                    line = proc.stdout.readline()
+                    seen.append(line)
+        os.killpg(proc.pid, signal.SIGINT)
+        output = "".join(seen) + finish(proc, timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, output[-3000:]
+    summary = summary_of(output)
+    assert summary["ok"] is True, summary
+    assert summary["events"] >= 1, summary
+    assert "Summary" in output
+    assert_no_survivors(summary)
