@@ -106,24 +106,29 @@ def outbox_states(gw: GatewayProcess) -> dict[str, int]:
 
 
 def assert_exactly_once(
-    shop: ShopProcess, gw: GatewayProcess, event_ids: list[str], timeout: float = 60.0
+    shop: ShopProcess,
+    gw: GatewayProcess,
+    event_ids: list[str],
+    timeout: float = 60.0,
+    sku: str | None = None,
 ) -> dict[str, Any]:
     """Wait until the outbox is drained and the shop holds every event, then check that
-    each distinct event became exactly one order and every POST carried a key."""
+    each distinct event became exactly one order and every POST carried a key.
+    ``sku`` limits the count to one product's orders (others may come from sensors)."""
     expected = set(event_ids)
 
     def done() -> bool:
-        return set(orders_by_event(shop.orders())) >= expected and outbox_depth(gw) == 0
+        return set(orders_by_event(shop.orders(sku))) >= expected and outbox_depth(gw) == 0
 
     try:
         wait_until(done, timeout, "every event ordered and the outbox drained")
     except AssertionError:
-        missing = sorted(expected - set(orders_by_event(shop.orders())))
+        missing = sorted(expected - set(orders_by_event(shop.orders(sku))))
         raise AssertionError(
             f"{len(missing)} events never became orders (first: {missing[:5]}); "
             f"outbox {outbox_states(gw)}; gateway log tail:\n{gw.tail()}"
         ) from None
-    counts = orders_by_event(shop.orders())
+    counts = orders_by_event(shop.orders(sku))
     duplicated = {e: n for e, n in counts.items() if n > 1}
     strangers = set(counts) - expected
     assert not duplicated, f"duplicate orders: {duplicated}"
