@@ -71,7 +71,7 @@ def pct(values: list[float], q: float) -> float:
 
 def latency(workdir: Path, n: int) -> list[float]:
     shop = ShopServer(workdir / "shop1.db", token="tok").start()
-    settings = CommerceSection(base_url=shop.url, token="tok")
+    settings = CommerceSection.model_validate({"base_url": shop.url, "token": "tok"})
     backend = HttpCommerce(settings)
     updates: queue.Queue[OrderUpdate] = queue.Queue()
     sender = Sender(workdir / "gw1", backend, RealClock(), settings, updates.put)
@@ -98,7 +98,9 @@ def outage(workdir: Path, n: int) -> tuple[float, float, float]:
     shop = ShopServer(workdir / "shop2.db", token="tok").start()
     port, url = shop.port, shop.url
     shop.stop()
-    settings = CommerceSection(base_url=url, token="tok", connect_timeout="1s")
+    settings = CommerceSection.model_validate(
+        {"base_url": url, "token": "tok", "connect_timeout": "1s"}
+    )
     backend = HttpCommerce(settings)
     updates: queue.Queue[OrderUpdate] = queue.Queue()
     sender = Sender(workdir / "gw2", backend, RealClock(), settings, updates.put)
