@@ -45,7 +45,7 @@ from gateway.homeassistant import HomeAssistantBridge
 from gateway.metrics import Health, Metrics, ObservabilityServer, Snapshot
 from gateway.mqtt import MqttLink
 from gateway.outbox import Store
-from gateway.outputs import describe, report_payload, rfc3339
+from gateway.outputs import NoisyReportLimiter, describe, report_payload, rfc3339
 from gateway.routing import Router, SimGpio
 from gateway.secrets import secret_value
 from gateway.sender import Sender
@@ -103,6 +103,7 @@ class Gateway:
         self.gpio: GpioButtons | None = None
         self._factory: Factory | None = None
         self.ready = threading.Event()
+        self._limiter = NoisyReportLimiter()
         self.notifier = Notifier()
         self.metrics = Metrics(self.snapshot)
         self.server: ObservabilityServer | None = None
@@ -366,6 +367,10 @@ class Gateway:
         self._last_events.append({"at": rfc3339(report.at), "text": describe(report)})
         if self.bridge is not None:
             self.bridge.on_report(report)
+        told = self._limiter.admit(report)
+        if told is None:
+            return  # a flood of bad payloads: counted above, held back here
+        report = told
         decisions.info(
             "%s",
             describe(report),
@@ -443,6 +448,7 @@ class Gateway:
             oldest_queued_age=outbox.oldest_queued_age if outbox else None,
             mqtt_connected=self.link.connected if self.link is not None else False,
             mqtt_reconnects=link.reconnects if link else 0,
+            mqtt_dropped_publishes=link.dropped_publishes if link else 0,
             shop_reachable=self.sender.shop_reachable if self.sender is not None else None,
         )
 

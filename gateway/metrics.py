@@ -57,6 +57,7 @@ class Snapshot:
     oldest_queued_age: float | None = None
     mqtt_connected: bool = False
     mqtt_reconnects: int = 0
+    mqtt_dropped_publishes: int = 0
     shop_reachable: bool | None = None
 
 
@@ -135,6 +136,11 @@ class GatewayCollector(Collector):
         )
         yield CounterMetricFamily(
             "reorder_mqtt_reconnects", "Reconnects to the broker", value=s.mqtt_reconnects
+        )
+        yield CounterMetricFamily(
+            "reorder_mqtt_dropped_publishes",
+            "Messages the gateway could not publish (disconnected, or its send queue full)",
+            value=s.mqtt_dropped_publishes,
         )
         # NaN until the first request: "not known yet" must not page anyone as "down".
         reachable = math.nan if s.shop_reachable is None else float(s.shop_reachable)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 from gateway.events import Outcome, Report
 
@@ -66,3 +67,47 @@ def describe(report: Report) -> str:
     if report.detail:
         parts.append(f"— {report.detail}")
     return " ".join(parts)
+
+
+class NoisyReportLimiter:
+    """Rate-limits the reports a flood can produce (invalid and ignored payloads).
+
+    A broken or hostile device can send thousands of bad messages a second; each
+    is still counted (metrics, status), but only a few per device reach the log and
+    the events topic. The next report that gets through says how many were held
+    back, so nothing disappears without a trace. Real (monotonic) time is used:
+    this protects the Pi's log and the broker, not the household's schedule.
+
+    >>> limiter = NoisyReportLimiter(burst=2, per_second=0.0)
+    >>> r = Report(Outcome.INVALID, "scale", 0.0, detail="not JSON")
+    >>> [limiter.admit(r, now=0.0) is not None for _ in range(3)]
+    [True, True, False]
+    """
+
+    NOISY = frozenset({Outcome.INVALID, Outcome.IGNORED})
+
+    def __init__(self, burst: int = 5, per_second: float = 1.0) -> None:
+        self._burst = float(burst)
+        self._rate = per_second
+        self._tokens: dict[tuple[str, Outcome], tuple[float, float]] = {}
+        self._held: dict[tuple[str, Outcome], int] = {}
+
+    def admit(self, report: Report, now: float | None = None) -> Report | None:
+        """The report to tell (perhaps noting how many were held back), or None."""
+        if report.outcome not in self.NOISY:
+            return report
+        now = time.monotonic() if now is None else now
+        key = (report.device, report.outcome)
+        tokens, last = self._tokens.get(key, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - last) * self._rate)
+        if tokens < 1.0:
+            self._tokens[key] = (tokens, now)
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._tokens[key] = (tokens - 1.0, now)
+        held = self._held.pop(key, 0)
+        if held:
+            note = f"{held} more like it not shown"
+            detail = f"{report.detail} ({note})" if report.detail else note
+            return replace(report, detail=detail)
+        return report

@@ -79,7 +79,10 @@ class StateReader:
     threads at once, and scrapes may overlap.
 
     >>> import tempfile
-    >>> reader = StateReader(tempfile.mkdtemp())
+    >>> from gateway.outbox import Store
+    >>> state_dir = tempfile.mkdtemp()
+    >>> Store.open(state_dir).close()
+    >>> reader = StateReader(state_dir)
     >>> reader.snapshot(0.0).queue_depth
     0
     >>> reader.close()
