@@ -52,11 +52,28 @@ def _parser() -> argparse.ArgumentParser:
     queue = sub.add_parser("queue", help="list, retry or drop orders in the outbox")
     with_config(queue)
     qsub = queue.add_subparsers(dest="queue_command", metavar="ACTION")
-    qsub.add_parser("list", help="orders with state, age, attempts and last error (default)")
-    retry = qsub.add_parser("retry", help="re-queue a rejected or blocked order")
+    # --config is accepted after the action too (`queue retry ID --config X`); SUPPRESS
+    # keeps an absent one from overwriting the value given before the action.
+    config_after = argparse.ArgumentParser(add_help=False)
+    config_after.add_argument("--config", "-c", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    qsub.add_parser(
+        "list",
+        parents=[config_after],
+        help="orders with state, age, attempts and last error (default)",
+    )
+    retry = qsub.add_parser(
+        "retry", parents=[config_after], help="re-queue a rejected or blocked order"
+    )
     retry.add_argument("key", help="the order key, or a unique prefix of it")
-    drop = qsub.add_parser("drop", help="remove an order that has not reached the shop")
+    drop = qsub.add_parser(
+        "drop", parents=[config_after], help="remove an order that has not reached the shop"
+    )
     drop.add_argument("key", help="the order key, or a unique prefix of it")
+    drop.add_argument(
+        "--force",
+        action="store_true",
+        help="drop it even if a request for it was sent without a clear answer",
+    )
 
     status = sub.add_parser(
         "status", help="broker and shop reachability, queue, open orders, last events"
@@ -158,7 +175,7 @@ def _queue(args: argparse.Namespace) -> int:
             return queue_list(state_dir, sys.stdout, time.time())
         if args.queue_command == "retry":
             return queue_retry(state_dir, args.key, sys.stdout)
-        return queue_drop(state_dir, args.key, sys.stdout)
+        return queue_drop(state_dir, args.key, sys.stdout, force=args.force)
     except OutboxError as exc:
         print(f"reorder-gateway queue: {exc}", file=sys.stderr)
         return 1

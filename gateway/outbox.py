@@ -44,7 +44,10 @@ DB_NAME = "gateway.db"
 _TO_SEND = (OrderState.QUEUED, OrderState.BLOCKED, OrderState.SENDING)
 # States in which the shop has the order and the sender follows its status.
 _AT_SHOP = (OrderState.ACCEPTED, OrderState.SHIPPED)
-# Cancelling these never needs the shop: nothing was accepted there.
+# Cancelling these needs no shop as long as no request ever left (attempts = 0).
+# Once one did, its answer may have been lost after the shop created the order:
+# only the shop can cancel it then (the sender re-sends the same key, the shop
+# replays the order id, and the cancel follows).
 _LOCAL_CANCEL = (OrderState.HELD, OrderState.QUEUED, OrderState.BLOCKED)
 # Status only moves forward; a stale poll answer must not move an order back.
 _PROGRESS = {
@@ -389,9 +392,13 @@ class Store:
 
     @staticmethod
     def _cancel(c: sqlite3.Connection, key: str, now: float | None, tally: _Tally) -> None:
-        found = c.execute("SELECT state FROM orders WHERE key = ?", (key,)).fetchone()
+        found = c.execute("SELECT state, attempts FROM orders WHERE key = ?", (key,)).fetchone()
         state = OrderState(found["state"]) if found else None
-        if state in _LOCAL_CANCEL:
+        never_sent = found is not None and int(found["attempts"]) == 0
+        if state in _LOCAL_CANCEL and not never_sent:
+            c.execute("UPDATE orders SET cancel_requested = 1 WHERE key = ?", (key,))
+            tally.remote.append(key)
+        elif state in _LOCAL_CANCEL:
             c.execute(
                 "UPDATE orders SET state = ?, cancel_requested = 0, "
                 "updated_at = coalesce(?, updated_at) WHERE key = ?",
@@ -639,12 +646,20 @@ class Store:
             )
         return cursor.rowcount == 1
 
-    def delete(self, key: str) -> bool:
-        """Remove an order that is neither on the wire nor at the shop."""
+    def delete(self, key: str, *, even_if_sent: bool = False) -> bool:
+        """Remove an order that is neither on the wire nor at the shop, and (unless
+        ``even_if_sent``) was never sent: an unanswered request may have placed it."""
         with self._tx() as c:
             cursor = c.execute(
-                "DELETE FROM orders WHERE key = ? AND state NOT IN (?, ?, ?)",
-                (key, OrderState.SENDING, *_AT_SHOP),
+                "DELETE FROM orders WHERE key = ? AND state NOT IN (?, ?, ?) "
+                "AND (attempts = 0 OR state IN (?, ?, ?) OR ?)",
+                (
+                    key,
+                    OrderState.SENDING,
+                    *_AT_SHOP,
+                    *(s.value for s in OrderState if s.is_final),
+                    int(even_if_sent),
+                ),
             )
         return cursor.rowcount == 1
 

@@ -1,7 +1,7 @@
 """``reorder-gateway queue list | retry | drop``: look into and repair the outbox.
 
 Each function prints for a person and returns an exit code (0 done, 1 refused or
-nothing found). They never create a state directory: a typo in ``--state-dir``
+nothing found). They never create a state directory: a typo in ``gateway.state_dir``
 must not leave an empty outbox behind.
 
 >>> import io, tempfile
@@ -43,7 +43,11 @@ def _open(state_dir: str | Path, out: TextIO) -> Store | None:
     try:
         return Store.open(state_dir, create=False)
     except OutboxError as exc:
-        print(f"{exc} — is --state-dir right? (the gateway creates it on first run)", file=out)
+        print(
+            f"{exc} — is gateway.state_dir in the config right?"
+            " (the gateway creates it on first run)",
+            file=out,
+        )
     return None
 
 
@@ -126,7 +130,7 @@ def queue_retry(state_dir: str | Path, key_prefix: str, out: TextIO) -> int:
     return 0
 
 
-def queue_drop(state_dir: str | Path, key_prefix: str, out: TextIO) -> int:
+def queue_drop(state_dir: str | Path, key_prefix: str, out: TextIO, *, force: bool = False) -> int:
     """Remove an order that is not on the wire and not at the shop."""
     store = _open(state_dir, out)
     if store is None:
@@ -149,7 +153,16 @@ def queue_drop(state_dir: str | Path, key_prefix: str, out: TextIO) -> int:
                 file=out,
             )
             return 1
-        if not store.delete(row.key):
+        if row.attempts > 0 and not row.state.is_final and not force:
+            print(
+                f"order {row.key[:KEY_WIDTH]} was sent {row.attempts} time(s) without a clear "
+                f"answer (last: {row.last_error or 'none'}); the shop may have it, and dropping "
+                "it here would leave that order untracked — cancel it instead (hold the "
+                "button, or send a cancel command), or drop it anyway with --force",
+                file=out,
+            )
+            return 1
+        if not store.delete(row.key, even_if_sent=force):
             print(f"order {row.key[:KEY_WIDTH]} changed meanwhile; look again", file=out)
             return 1
     finally:

@@ -238,9 +238,15 @@ class Sender:
     def _send(self, store: Store, row: OrderRow) -> None:
         now = self._clock.now()
         if now - row.created_at > self._settings.expire_after:
-            store.mark_rejected(row.key, "expired", now)
+            reason = "expired"
+            if row.attempts > 1:  # this claim counted one; earlier ones went unanswered
+                reason += (
+                    f"; {row.attempts - 1} earlier request(s) went unanswered, so the shop may"
+                    " have it — check the shop's order list"
+                )
+            store.mark_rejected(row.key, reason, now)
             log.warning("order %s for %s expired unsent", _short(row.key), row.product)
-            self._report(row, OrderState.REJECTED, reason="expired")
+            self._report(row, OrderState.REJECTED, reason=reason)
             return
         started = time.monotonic()
         result = self._backend.place_order(row.key, row.body)

@@ -456,3 +456,34 @@ def test_queue_drop_refuses_orders_at_the_shop(tmp_path: Path) -> None:
     assert s.get("rg1_0002") is None
     assert s.get("rg1_0001") is not None
     s.close()
+
+
+def test_a_sent_but_unanswered_order_is_cancelled_at_the_shop_not_here(store: Store) -> None:
+    # The request left, the answer was lost: the shop may have created the order.
+    store.commit([intent(1)], body_for)
+    store.claim_next(T0)
+    store.mark_retry("rg1_0001", T0 + 5, "connection dropped", now=T0)
+    result = store.commit([CancelOrder(key="rg1_0001", product="soap", device="x")], body_for)
+    assert result.local_cancels == ()
+    assert result.remote_cancels == ("rg1_0001",)
+    row = store.get("rg1_0001")
+    assert row is not None and row.state is OrderState.QUEUED and row.cancel_requested
+    # It is sent again with the same key; once the shop answers, the cancel is due at once.
+    again = store.claim_next(T0 + 5)
+    assert again is not None and again.key == "rg1_0001"
+    store.mark_accepted("rg1_0001", "ord_1", T0 + 6, next_poll_at=T0 + 606)
+    assert [r.key for r in store.due_followups(T0 + 6)] == ["rg1_0001"]
+
+
+def test_queue_drop_refuses_an_order_that_may_be_at_the_shop(tmp_path: Path) -> None:
+    s = Store.open(tmp_path)
+    s.commit([intent(1)], body_for)
+    s.claim_next(T0)
+    s.mark_retry("rg1_0001", T0 + 5, "read timeout", now=T0)
+    out = io.StringIO()
+    assert queue_drop(tmp_path, "rg1_0001", out) == 1
+    assert "the shop may have it" in out.getvalue() and "--force" in out.getvalue()
+    assert s.get("rg1_0001") is not None
+    assert queue_drop(tmp_path, "rg1_0001", out, force=True) == 0
+    assert s.get("rg1_0001") is None
+    s.close()
