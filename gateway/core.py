@@ -55,6 +55,7 @@ from gateway.events import (
 )
 from gateway.mqtt import InboundMessage
 from gateway.outbox import OutboxError, Store
+from gateway.outputs import RateLimitedLog
 from gateway.routing import Ignored, Routed, Router, SimGpio
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class Sinks:
 
     report: Callable[[Report], None]
     feedback: Callable[[Feedback], None] = lambda _fb: None
-    ack: Callable[[int, int], None] = lambda _mid, _qos: None
+    ack: Callable[[InboundMessage], None] = lambda _message: None
     wake_sender: Callable[[], None] = lambda: None
     sim_gpio: Callable[[SimGpio], None] | None = None
     reading: Callable[[str, float], None] = lambda _name, _value: None
@@ -140,7 +141,9 @@ class Core:
         self._body_for = body_for
         self._sinks = sinks
         self._retention = retention
-        self._inbox: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
+        self._inbox: queue.Queue[Item] = queue.Queue()
+        self._soft_limit = queue_size
+        self._full_log = RateLimitedLog(log)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.counters = CoreCounters()
@@ -154,16 +157,23 @@ class Core:
     # ------------------------------------------------------------------ feeding
 
     def submit(self, item: Item) -> None:
-        """Hand an item over; never blocks. A full queue drops it (counted, logged).
+        """Hand an item over; never blocks.
 
-        MQTT QoS 1 traffic cannot fill it (the broker's Receive Maximum is smaller);
-        a dropped QoS 1 message is not acknowledged, so the broker sends it again.
+        QoS 0 messages are dropped (counted, logged) once the queue holds
+        ``queue_size`` items: a flood of them must not delay presses. Everything
+        else is always taken — QoS 1 messages are bounded by the broker's in-flight
+        window, and one dropped without its PUBACK would hold a slot of that window
+        until the next reconnect, stalling all MQTT input.
         """
-        try:
-            self._inbox.put_nowait(item)
-        except queue.Full:
+        if (
+            isinstance(item, InboundMessage)
+            and item.qos == 0
+            and self._inbox.qsize() >= self._soft_limit
+        ):
             self.counters.queue_full += 1
-            log.warning("core queue full: dropped %s", type(item).__name__)
+            self._full_log.warning("core queue full: dropped a QoS 0 message on %s", item.topic)
+            return
+        self._inbox.put_nowait(item)
 
     @property
     def backlog(self) -> int:
@@ -186,20 +196,14 @@ class Core:
         pending: list[Item] = []
         while not self._stop.is_set():
             self.heartbeat = time.monotonic()
-            # Every turn, not only when idle: a steady stream of messages (a press
-            # every 0.5 s) would otherwise starve pruning and the CLI resync forever.
-            self._housekeeping()
-            if not pending:
-                first = self._next_item()
-                if first is None:
-                    continue
-                pending = [first]
-                while len(pending) < self.MAX_BATCH:
-                    try:
-                        pending.append(self._inbox.get_nowait())
-                    except queue.Empty:
-                        break
             try:
+                # Every turn, not only when idle: a steady stream of messages (a press
+                # every 0.5 s) would otherwise starve pruning and the CLI resync forever.
+                self._housekeeping()
+                if not pending:
+                    pending = self._next_batch()
+                    if not pending:
+                        continue
                 self.process(pending)
                 pending = []
                 backoff = 0.5
@@ -213,10 +217,65 @@ class Core:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _COMMIT_BACKOFF_MAX)
             except Exception:
-                # A bug must not stop the gateway from taking presses; the batch is
-                # not acknowledged, so MQTT messages come again after a reconnect.
-                log.exception("internal error while deciding; batch skipped")
+                # A bug must not stop the gateway from taking presses, nor let one bad
+                # item take its whole batch down: decide them one at a time.
+                log.exception(
+                    "internal error while deciding %d items; retrying singly", len(pending)
+                )
+                self._process_singly(pending)
                 pending = []
+        self._drain()
+
+    def _next_batch(self) -> list[Item]:
+        first = self._next_item()
+        if first is None:
+            return []
+        batch = [first]
+        while len(batch) < self.MAX_BATCH:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _process_singly(self, items: list[Item]) -> None:
+        for item in items:
+            try:
+                self.process([item])
+            except (sqlite3.Error, OutboxError, OSError) as exc:
+                # The database failed on its own: back in the queue, the normal path
+                # retries it with backoff.
+                log.error("could not commit %s (%s); queued again", type(item).__name__, exc)
+                self._inbox.put_nowait(item)
+            except Exception:
+                log.exception("internal error while deciding %s; dropped", type(item).__name__)
+                if isinstance(item, InboundMessage):
+                    # Poison: acknowledged, so the broker stops redelivering it and the
+                    # in-flight window stays open for everything else.
+                    bad = InvalidInput("?", item.topic, "internal error while deciding")
+                    self._report(
+                        Report(Outcome.INVALID, bad.device, self._clock.now(), detail=bad.reason)
+                    )
+                    _safely(_bind(self._sinks.ack, item))
+
+    def _drain(self) -> None:
+        """On stop: decide what is already queued (GPIO presses would otherwise be
+        lost; MQTT messages not acknowledged come again after the restart)."""
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            batch: list[Item] = []
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if not batch:
+                return
+            try:
+                self.process(batch)
+            except Exception:
+                log.exception("could not decide %d queued items while stopping", len(batch))
+                return
 
     def _next_item(self) -> Item | None:
         now = self._clock.now()
@@ -297,7 +356,7 @@ class Core:
                         after.append(_bind(self._report, report))
                     else:
                         run(routed)
-                after.append(_bind2(self._sinks.ack, item.mid, item.qos))
+                after.append(_bind(self._sinks.ack, item))
             else:
                 run(item)
 

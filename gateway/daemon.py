@@ -43,7 +43,7 @@ from gateway.events import Feedback, OrderUpdate, Outcome, PlaceOrder, Report
 from gateway.gpio import GpioButtons, make_pin_factory
 from gateway.homeassistant import HomeAssistantBridge
 from gateway.metrics import Health, Metrics, ObservabilityServer, Snapshot
-from gateway.mqtt import MqttLink
+from gateway.mqtt import InboundMessage, MqttLink
 from gateway.outbox import Store
 from gateway.outputs import NoisyReportLimiter, describe, report_payload, rfc3339
 from gateway.routing import Router, SimGpio
@@ -325,9 +325,9 @@ class Gateway:
         if self.sender is not None:
             self.sender.wake()
 
-    def _ack(self, mid: int, qos: int) -> None:
+    def _ack(self, message: InboundMessage) -> None:
         if self.link is not None:
-            self.link.ack(mid, qos)
+            self.link.ack(message.mid, message.qos, message.delivery)
 
     def _on_feedback(self, feedback: Feedback) -> None:
         if self.gpio is not None:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
@@ -50,6 +49,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config import MqttSection
+from gateway.outputs import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,10 @@ class InboundMessage:
     qos: int
     retain: bool  # from the broker's retained store: never a press
     dup: bool  # the broker sent this before (we did not acknowledge it)
+    # Which delivery of ``mid`` this is. The broker reuses a packet id as soon as it
+    # has its PUBACK, so an ack must name the delivery it is for, or the ack of a
+    # stale copy could acknowledge a newer, uncommitted message with the same id.
+    delivery: int = 0
 
 
 @dataclass(frozen=True)
@@ -160,37 +164,18 @@ class LinkCounters:
     connect_failures: int = 0  # attempts that did not reach a session
 
 
-class _RateLimited:
-    """Log a warning at most once per ``_LOG_EVERY`` seconds, saying how many were skipped."""
-
-    def __init__(self) -> None:
-        self._last = -_LOG_EVERY
-        self._skipped = 0
-        self._lock = threading.Lock()
-
-    def warning(self, msg: str, *args: object) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last < _LOG_EVERY:
-                self._skipped += 1
-                return
-            skipped, self._skipped, self._last = self._skipped, 0, now
-        suffix = f" ({skipped} more since the last report)" if skipped else ""
-        log.warning(msg + suffix, *args)
-
-
 class MqttLink:
     """A persistent MQTT v5 session that hands messages over and acks on request.
 
-    >>> from gateway.config import MqttSection
-    >>> inbox = []
-    >>> link = MqttLink(MqttSection(url="mqtt://127.0.0.1:1883"), "hall",
-    ...                 subscriptions=["buttons/#"], on_message=inbox.append)
-    >>> link.connected
-    False
+        >>> from gateway.config import MqttSection
+        >>> inbox = []
+        >>> link = MqttLink(MqttSection(url="mqtt://127.0.0.1:1883"), "hall",
+        ...                 subscriptions=["buttons/#"], on_message=inbox.append)
+        >>> link.connected
+        False
 
-    Then ``link.start()``; for each message the daemon commits, ``link.ack(m.mid, m.qos)``;
-    ``link.publish("reorder/hall/events", b"{...}")``; finally ``link.stop()``.
+        Then ``link.start()``; for each message the daemon commits, ``link.ack(m.mid, m.qos)``;
+        ``link.publish("reorder/hall/events", b"{...}")``; finally ``link.stop()``.
     """
 
     def __init__(
@@ -238,12 +223,13 @@ class MqttLink:
         # broker keeps a mid reserved for its message across reconnects, so an
         # ack for an older connection's mid is still right; when the session is
         # lost the set is cleared, so a late ack can never hit a new message.
-        self._pending: set[int] = set()
+        self._pending: dict[int, int] = {}  # mid -> delivery token of its latest copy
+        self._deliveries = 0
         self._sub_requests: dict[int, tuple[str, ...]] = {}
         self._counts = {f.name: 0 for f in fields(LinkCounters)}
-        self._oversized_log = _RateLimited()
-        self._unmatched_log = _RateLimited()
-        self._drop_log = _RateLimited()
+        self._oversized_log = RateLimitedLog(log, _LOG_EVERY)
+        self._unmatched_log = RateLimitedLog(log, _LOG_EVERY)
+        self._drop_log = RateLimitedLog(log, _LOG_EVERY)
 
     # ------------------------------------------------------------------ public
 
@@ -307,15 +293,18 @@ class MqttLink:
         client.loop_stop()
         self._client = None
 
-    def ack(self, mid: int, qos: int) -> None:
-        """Send the PUBACK for a handed-over message. No-op for QoS 0 or an unknown mid."""
+    def ack(self, mid: int, qos: int, delivery: int | None = None) -> None:
+        """Send the PUBACK for a handed-over message. No-op for QoS 0, an unknown mid,
+        or a ``delivery`` that is not the latest copy of ``mid`` (see InboundMessage)."""
         if qos == 0:
             return
         with self._lock:
-            if mid not in self._pending:
-                # Already acknowledged (a redelivered copy), or from a session the broker lost.
+            latest = self._pending.get(mid)
+            if latest is None or (delivery is not None and delivery != latest):
+                # Already acknowledged, from a session the broker lost, or a stale copy:
+                # the latest copy is still queued and its own ack will follow.
                 return
-            self._pending.discard(mid)
+            del self._pending[mid]
         client = self._client
         if client is None:
             return  # the broker redelivers it after the next start; the core sees a duplicate
@@ -534,8 +523,10 @@ class MqttLink:
         try:
             with self._lock:
                 self._counts["messages_in"] += 1
+                self._deliveries += 1
+                delivery = self._deliveries
                 if msg.qos > 0:
-                    self._pending.add(msg.mid)
+                    self._pending[msg.mid] = delivery
                 filters = self._subscriptions
             topic = msg.topic
             if len(msg.payload) > self._settings.max_payload:
@@ -546,14 +537,14 @@ class MqttLink:
                     topic,
                     self._settings.max_payload,
                 )
-                self.ack(msg.mid, msg.qos)
+                self.ack(msg.mid, msg.qos, delivery)
                 return
             if not any(paho.topic_matches_sub(f, topic) for f in filters):
                 self._count("unmatched")
                 self._unmatched_log.warning(
                     "MQTT: dropped a message on %s: no configured device listens there", topic
                 )
-                self.ack(msg.mid, msg.qos)
+                self.ack(msg.mid, msg.qos, delivery)
                 return
             self._on_message(
                 InboundMessage(
@@ -563,6 +554,7 @@ class MqttLink:
                     qos=msg.qos,
                     retain=bool(msg.retain),
                     dup=bool(msg.dup),
+                    delivery=delivery,
                 )
             )
         except Exception as exc:

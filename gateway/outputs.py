@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from dataclasses import replace
 
@@ -111,3 +113,31 @@ class NoisyReportLimiter:
             detail = f"{report.detail} ({note})" if report.detail else note
             return replace(report, detail=detail)
         return report
+
+
+class RateLimitedLog:
+    """Log a warning at most once per ``every`` seconds, saying how many were skipped.
+
+    >>> import logging
+    >>> limited = RateLimitedLog(logging.getLogger("doc"), every=60.0)
+    >>> limited.warning("dropped %s", "one"); limited.warning("dropped %s", "two")
+    >>> limited.skipped
+    1
+    """
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        self._logger = logger
+        self._every = every
+        self._last = -every
+        self.skipped = 0
+        self._lock = threading.Lock()
+
+    def warning(self, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self._every:
+                self.skipped += 1
+                return
+            skipped, self.skipped, self._last = self.skipped, 0, now
+        suffix = f" ({skipped} more since the last report)" if skipped else ""
+        self._logger.warning(msg + suffix, *args)

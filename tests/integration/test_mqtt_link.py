@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 
 from gateway.config import MqttSection
@@ -478,3 +479,22 @@ def test_tls_connects_with_the_right_ca_and_verifies_the_certificate(
     untrusted, _, _ = make_link(url)
     wait_until(lambda: untrusted.counters.connect_failures >= 1)
     assert not untrusted.connected
+
+
+def test_an_ack_for_a_stale_copy_does_not_acknowledge_a_newer_message() -> None:
+    """The broker reuses a packet id once it has its PUBACK; only the latest copy's
+    ack may acknowledge it (white-box: no broker can stage this order of events)."""
+    handed: list[InboundMessage] = []
+    link = MqttLink(MqttSection(), GW, subscriptions=["b/#"], on_message=handed.append)
+    first = paho.MQTTMessage(mid=5, topic=b"b/x")
+    first.qos, first.payload = 1, b"{}"
+    again = paho.MQTTMessage(mid=5, topic=b"b/x")
+    again.qos, again.payload, again.dup = 1, b"{}", True
+    link._handle_message(link._make_client(), None, first)
+    link._handle_message(link._make_client(), None, again)
+    stale, latest = handed
+    assert stale.delivery != latest.delivery
+    link.ack(stale.mid, stale.qos, stale.delivery)
+    assert link._pending == {5: latest.delivery}, "the stale copy's ack went through"
+    link.ack(latest.mid, latest.qos, latest.delivery)
+    assert link._pending == {}

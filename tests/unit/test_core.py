@@ -45,7 +45,8 @@ class Recorder:
         self.feedback: list[Feedback] = []
         self.acks: list[tuple[int, int, int]] = []  # (mid, qos, orders committed at ack time)
 
-    def ack(self, mid: int, qos: int) -> None:
+    def ack(self, message: InboundMessage) -> None:
+        mid, qos = message.mid, message.qos
         reader = Store.open(self.state_dir, create=False)
         try:
             self.acks.append((mid, qos, len(reader.list_orders())))
@@ -148,3 +149,22 @@ def test_place_order_bodies_never_change(tmp_path: Path) -> None:
     assert build_body(intent, "kitchen") == build_body(intent, "kitchen")
     core.process([press(1, "a", dup=True)])
     assert store.list_orders()[0].body == first
+
+
+def test_a_qos0_flood_cannot_crowd_out_presses(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    core = Core(
+        store,
+        Rules.from_config(CONFIG, store.secret()),
+        Router.from_config(CONFIG),
+        RealClock(),
+        lambda intent: build_body(intent, "kitchen"),
+        Sinks(report=lambda _r: None),
+        queue_size=10,
+    )
+    for mid in range(50):  # not started: nothing drains the queue
+        core.submit(InboundMessage("z/pantry", b'{"action":"single"}', mid, 0, False, False))
+    core.submit(press(99, "qos1-after-the-flood"))
+    assert core.counters.queue_full == 40
+    assert core.backlog == 11, "the QoS 1 press must be queued even past the limit"
+    store.close()
