@@ -183,6 +183,10 @@ class Core:
         self._thread = threading.Thread(target=self._run, name="core", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 3.0) -> None:
         """Stop taking input; finishes the batch in hand (it is committed or not at all)."""
         self._stop.set()

@@ -246,7 +246,7 @@ class Gateway:
         if self.server is not None:
             self.server.stop()
         if self.core is not None:
-            self.core.stop(timeout=1.0)
+            self.core.stop(timeout=2.0)
         if self.sender is not None:
             # Whatever is left of the budget; a request cut short stays 'sending'
             # and is re-sent with the same key on the next start.
@@ -255,7 +255,12 @@ class Gateway:
             self._write_status(running=False)
             self.reader.close()
         if self.store is not None:
-            self.store.close()
+            if self.core is not None and self.core.alive:
+                # Closing the connection under a commit would only turn it into an
+                # error; the process exits next and SQLite rolls the transaction back.
+                log.warning("the core is still committing; leaving its database to the exit")
+            else:
+                self.store.close()
         log.info("stopped")
 
     def reload(self) -> None:
