@@ -48,6 +48,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from firmware_sim.cliargs import positive_number
 from firmware_sim.demo_story import Story
 from firmware_sim.scenario import ScenarioError, load_scenario
 from gateway.clock import ORIGIN_ENV
@@ -557,20 +558,16 @@ class Demo:
             summary["reason"] = failure.reason
         if self.story is not None and failure is None:
             summary.update(self.story.summary(orders, self.sim_summary))
+            # The gateway's outbox outlives the run: show how to look into it.
+            state = self.run_dir / "gateway"
+            self.say(
+                f"  look into this run's queue: RG_STATE_DIR={state} "
+                ".venv/bin/reorder-gateway queue --config config/demo.yaml"
+            )
         summary["state_dir"] = str(self.run_dir)
         summary["pids"] = pids
         print(json.dumps(summary, sort_keys=True), file=self.out, flush=True)
         return 0 if failure is None else 1
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -578,8 +575,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="scripts/demo",
         description="Broker, reference shop, gateway and a simulated household, as a story.",
     )
-    p.add_argument("--seconds", type=_positive, help="stop after this many real seconds")
-    p.add_argument("--time-scale", type=_positive, help="sim seconds per real second")
+    p.add_argument("--seconds", type=positive_number, help="stop after this many real seconds")
+    p.add_argument("--time-scale", type=positive_number, help="sim seconds per real second")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="gateway config YAML")
     p.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO, help="scenario YAML")
     p.add_argument(

@@ -142,6 +142,17 @@ class Story:
                     return f"{sensor.reorder_below:g}{unit}", f"{sensor.settle:g} s"
         return "its threshold", "a while"
 
+    def _reading(self, device: str, value: object) -> str:
+        """A sensor value with the sensor's unit, e.g. '243 g' or '12%'."""
+        if not isinstance(value, int | float):
+            return "?"
+        unit = ""
+        if self.config is not None:
+            for sensor in self.config.sensors:
+                if sensor.name == device and sensor.unit:
+                    unit = sensor.unit if sensor.unit == "%" else f" {sensor.unit}"
+        return f"{value:.0f}{unit}"
+
     def _is_sensor(self, device: str) -> bool:
         return self.config is not None and any(s.name == device for s in self.config.sensors)
 
@@ -157,7 +168,7 @@ class Story:
         device = str(e.get("device", "?"))
         product = e.get("product") or "?"
         value = e.get("value")
-        shown = f"{value:g}" if isinstance(value, int | float) else "?"
+        shown = self._reading(device, value)
         if outcome in ("ordered", "held"):
             held = " (held for the confirm window)" if outcome == "held" else ""
             if self._is_sensor(device):
@@ -229,7 +240,10 @@ class Story:
         by_kind = ", ".join(f"{label} {kinds[k]}" for k, label in labels)
         self.print("")
         self.print("Summary")
-        self.print(f"  decisions on the events topic: {self.events} ({listing(self.outcomes)})")
+        self.print(
+            f"  reports on the events topic: {self.events} — decisions, order updates and "
+            f"sensor notices ({listing(self.outcomes)})"
+        )
         self.print(f"  orders at the shop: {len(orders)} — from {by_kind}")
         self.print(f"    by device: {listing(devices)}; by status: {listing(statuses)}")
         self.print(f"  duplicates prevented: {self.outcomes['duplicate']}")

@@ -39,6 +39,7 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from firmware_sim.cliargs import positive_number
 from firmware_sim.shop_app import API, Request, Response, ShopApp
 from firmware_sim.shop_catalog import DEFAULT_CATALOG, CatalogError, load_catalog
 from firmware_sim.shop_faults import GARBAGE_KINDS, FaultInjector, Faults, FaultSettingError
@@ -374,16 +375,6 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reorder-shop",
@@ -396,7 +387,7 @@ def _parser() -> argparse.ArgumentParser:
     token = p.add_mutually_exclusive_group()
     token.add_argument("--token", help="bearer token (visible in ps: prefer --token-file)")
     token.add_argument("--token-file", type=Path, help="file holding the bearer token")
-    p.add_argument("--time-scale", type=_positive, default=None, help="600 = 10 min per second")
+    p.add_argument("--time-scale", type=positive_number, help="600 = 10 min per second")
     p.add_argument("--ship-after", type=_duration, default=_duration("2h"))
     p.add_argument("--deliver-after", type=_duration, default=_duration("1d"))
     faults = p.add_argument_group("fault knobs (also POST /_admin/faults)")

@@ -38,6 +38,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from firmware_sim.cliargs import positive_number
 from firmware_sim.scenario import Scenario, ScenarioError, load_scenario
 from firmware_sim.virtual_devices import VirtualDevice, build_device, garbage, moment
 from gateway.clock import Clock, make_clock
@@ -427,8 +428,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt:// or mqtts:// URL")
     p.add_argument("--scenario", required=True, type=Path, help="scenario YAML file")
-    p.add_argument("--time-scale", type=float, help="sim seconds per real second")
-    p.add_argument("--seconds", type=float, help="stop after this many real seconds")
+    p.add_argument("--time-scale", type=positive_number, help="sim seconds per real second")
+    p.add_argument("--seconds", type=positive_number, help="stop after this many real seconds")
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     p.add_argument("--shop-url", help="Reorder API base URL, to refill sensors on delivery")
     p.add_argument("--shop-token", help="bearer token for the shop (default: $REORDER_SHOP_TOKEN)")
@@ -439,12 +440,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.time_scale is not None and args.time_scale <= 0:
-        print("reorder-sim: --time-scale must be positive", file=sys.stderr)
-        return 2
-    if args.seconds is not None and args.seconds <= 0:
-        print("reorder-sim: --seconds must be positive", file=sys.stderr)
-        return 2
     try:
         scenario = load_scenario(args.scenario)
         runner = SimRunner(
