@@ -392,8 +392,9 @@ class Core:
                     ]
                 )
                 return
-        if state is not before:
-            _safely(_bind(self._sinks.state, state))
+        # After every batch, not only when the state changed: the readings of the
+        # batch are published with it (Home Assistant).
+        _safely(_bind(self._sinks.state, state))
 
     def _route(self, item: InboundMessage) -> list[Routed]:
         try:

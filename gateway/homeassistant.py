@@ -202,6 +202,7 @@ class HomeAssistantBridge:
 
     def __init__(self, config: Config, state_dir: Path, publish: Publish) -> None:
         self._config = config
+        self._topics = state_topics(config)
         self._state_dir = state_dir
         self._publish = publish
         self._lock = threading.Lock()
@@ -216,6 +217,7 @@ class HomeAssistantBridge:
     def reconfigure(self, config: Config) -> None:
         with self._lock:
             self._config = config
+            self._topics = state_topics(config)
 
     def announce(self) -> list[str]:
         """Publish every config (retained) and clear what an older config announced.
@@ -287,18 +289,19 @@ class HomeAssistantBridge:
             "queue": queue,
         }
         with self._lock:
-            self._put(state_topics(self._config)["gateway"], body)
+            self._put(self._topics["gateway"], body)
 
     def on_report(self, report: Report) -> None:
         with self._lock:
-            topic = state_topics(self._config).get(f"button/{report.device}")
+            topic = self._topics.get(f"button/{report.device}")
             if topic is not None:
                 self._put(topic, report_json(report))
 
     def on_reading(self, name: str, value: float, at: float | None = None) -> None:
+        """Remember the reading; it is published with the batch's state (on_state), so
+        a flood of readings costs one retained message per sensor and batch."""
         with self._lock:
             self._readings[name] = (value, at)
-            self._put_sensor(name)
 
     def on_state(self, state: State) -> None:
         with self._lock:
@@ -331,7 +334,7 @@ class HomeAssistantBridge:
                 )
 
     def _put_sensor(self, name: str) -> None:
-        topic = state_topics(self._config).get(f"sensor/{name}")
+        topic = self._topics.get(f"sensor/{name}")
         if topic is None:
             return
         value, at = self._readings.get(name, (None, None))

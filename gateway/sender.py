@@ -57,6 +57,7 @@ from gateway.outbox import OrderRow, OutboxError, Store
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL = 5.0
+_REPORTED_MAX = 10_000
 BACKOFF_CAP = 60.0
 BLOCKED_INTERVAL = 300.0
 # Real seconds between look-ups when nothing is scheduled: picks up rows changed by
@@ -417,6 +418,10 @@ class Sender:
         if state.is_final:
             self._reported.pop(row.key, None)
         else:
+            if len(self._reported) >= _REPORTED_MAX:
+                # Orders finished elsewhere (local cancels, `queue drop`) never reach a
+                # final report here; forgetting only costs one repeated, harmless update.
+                self._reported.clear()
             self._reported[row.key] = seen
         update = OrderUpdate(
             key=row.key,
