@@ -360,7 +360,7 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=200)
-    parser.add_argument("--readings", type=int, default=1800)
+    parser.add_argument("--readings", type=int, default=10_000)
     parser.add_argument("--idle", type=float, default=60.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

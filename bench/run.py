@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts; results not written")
     args = parser.parse_args(argv)
-    presses, readings, idle = (50, 1800, 10.0) if args.quick else (300, 1800, 60.0)
+    presses, readings, idle = (50, 1800, 10.0) if args.quick else (300, 10_000, 60.0)
     info = machine()
     print(" · ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix="rg-bench-") as tmp:
