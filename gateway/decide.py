@@ -383,8 +383,16 @@ def _order_update(state: State, update: OrderUpdate, now: float) -> Decision:
     if update.state.is_final:
         open_orders = tuple(o for o in state.open_orders if o.key != update.key)
     else:
+        # A cancel the shop refused (too late) frees the order for the next long press.
         open_orders = tuple(
-            replace(o, state=update.state) if o.key == update.key else o for o in state.open_orders
+            replace(
+                o,
+                state=update.state,
+                cancel_requested=o.cancel_requested and not update.cancel_refused,
+            )
+            if o.key == update.key
+            else o
+            for o in state.open_orders
         )
     placed = state.placed
     if update.state in (OrderState.CANCELLED, OrderState.REJECTED):

@@ -99,6 +99,7 @@ class OrderUpdate:
     shop_order_id: str | None = None
     reason: str | None = None
     unreachable: bool = False  # still queued because the shop cannot be reached
+    cancel_refused: bool = False  # the shop said it is too late to cancel this order
 
 
 @dataclass(frozen=True)

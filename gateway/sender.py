@@ -359,7 +359,12 @@ class Sender:
                     store.clear_cancel_request(row.key, why, now, now + poll)
                     log.warning("order %s: %s", _short(row.key), why)
                     self._report(
-                        row, row.state, shop_order_id=row.shop_order_id, reason=why, force=True
+                        row,
+                        row.state,
+                        shop_order_id=row.shop_order_id,
+                        reason=why,
+                        force=True,
+                        cancel_refused=True,
                     )
                 case _:
                     self._retry_follow_up(store, row, result, now)
@@ -409,6 +414,7 @@ class Sender:
         reason: str | None = None,
         unreachable: bool = False,
         force: bool = False,
+        cancel_refused: bool = False,
     ) -> None:
         # Retries that leave an order where it was (queued -> queued every 5 s during
         # an outage) are not news; a state or reachability change is.
@@ -431,6 +437,7 @@ class Sender:
             shop_order_id=shop_order_id,
             reason=reason,
             unreachable=unreachable,
+            cancel_refused=cancel_refused,
         )
         try:
             self._on_update(update)

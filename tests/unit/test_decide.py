@@ -189,3 +189,22 @@ def test_unreachable_shop_shows_the_queued_pattern() -> None:
     update = OrderUpdate("k", "detergent", "laundry", OrderState.QUEUED, unreachable=True)
     _, actions = decide(State(), update, T0, rules())
     assert Feedback("laundry", LedPattern.QUEUED) in actions
+
+
+def test_a_refused_cancel_lets_the_next_long_press_try_again() -> None:
+    r = rules()
+    state, actions = decide(State(), press(), T0, r)
+    key = next(a for a in actions if isinstance(a, PlaceOrder)).key
+    accepted = OrderUpdate(key, "detergent", "laundry", OrderState.SHIPPED)
+    state, _ = decide(state, accepted, T0 + 1, r)
+    hold = ButtonEvent("laundry", "hold", None, "gpio")
+    state, first = decide(state, hold, T0 + 2, r)
+    assert outcomes(first) == [Outcome.CANCEL_REQUESTED]
+    _, before_refusal = decide(state, hold, T0 + 3, r)
+    assert outcomes(before_refusal) == [Outcome.NOTHING_TO_CANCEL]
+    refused = OrderUpdate(
+        key, "detergent", "laundry", OrderState.SHIPPED, reason="too late", cancel_refused=True
+    )
+    state, _ = decide(state, refused, T0 + 4, r)
+    _, again = decide(state, hold, T0 + 5, r)
+    assert outcomes(again) == [Outcome.CANCEL_REQUESTED]
