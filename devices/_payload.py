@@ -13,6 +13,7 @@ up in logs and metrics labels.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -77,9 +78,13 @@ def decode_object(payload: bytes) -> dict[str, object]:
     return data
 
 
-def split_path(path: str) -> list[str]:
-    """Segments of a dotted path; empty segments are a configuration mistake."""
-    segments = path.split(".")
+@functools.lru_cache(maxsize=256)
+def split_path(path: str) -> tuple[str, ...]:
+    """Segments of a dotted path; empty segments are a configuration mistake.
+
+    Cached: the same few configured paths are split for every message.
+    """
+    segments = tuple(path.split("."))
     if not path or any(not segment for segment in segments):
         raise ParseError(f"bad path {short(path)}: use names and list indices like 'a.b.0.c'")
     return segments

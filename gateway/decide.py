@@ -278,7 +278,8 @@ def _reading(state: State, event: SensorReading, now: float, rules: Rules, seen:
     if event.event_id is not None:
         actions.append(RememberEvent(dedupe_key(event.device, event.event_id), now))
     before = state.episodes.get(sensor.name, Episode())
-    episode = replace(before, last_value=event.value, last_seen=now, stale_reported=False)
+    # Built directly, not with dataclasses.replace: this runs for every reading.
+    episode = Episode(before.phase, before.below_since, event.value, now, False)
     value = event.value
     report: Report | None = None
     if episode.phase == "armed" and value < sensor.reorder_below:
@@ -335,7 +336,7 @@ def _maybe_settled(state: State, sensor: SensorConfig, now: float, rules: Rules)
 def _with_episode(state: State, name: str, episode: Episode) -> State:
     episodes = dict(state.episodes)
     episodes[name] = episode
-    return replace(state, episodes=episodes)
+    return State(state.open_orders, state.placed, episodes, state.recent)
 
 
 # --------------------------------------------------------------------------- ticks, updates
