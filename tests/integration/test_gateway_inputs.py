@@ -19,7 +19,6 @@ Waits are deadlines for something to happen, never measurements.
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -39,6 +38,7 @@ from gateway.events import LedPattern
 from gateway.led import PATTERNS
 from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess, orders_by_event, press_payload
+from tests.support.leds import lit_durations, on_periods
 from tests.support.publisher import Publisher, wait_until
 from tests.support.shop import shop_fixture  # noqa: F401  (fixture "shop")
 
@@ -131,28 +131,6 @@ def assert_once_each(shop: ShopServer, event_ids: list[str]) -> None:
 # --------------------------------------------------------------------------- GPIO
 
 
-def on_periods(pin: MockPin) -> int:
-    """How many times the LED went from dark to lit."""
-    values = [float(s.state) for s in pin.states]
-    return sum(1 for before, after in itertools.pairwise(values) if before == 0 and after > 0)
-
-
-def lit_stretches(pin: MockPin) -> list[float]:
-    """Length of each finished lit stretch (MockPin stamps each change with the time
-    since the previous one)."""
-    out: list[float] = []
-    lit_for: float | None = None
-    for state in pin.states[1:]:
-        if lit_for is not None:
-            lit_for += state.timestamp
-        if float(state.state) > 0 and lit_for is None:
-            lit_for = 0.0
-        elif float(state.state) == 0 and lit_for is not None:
-            out.append(lit_for)
-            lit_for = None
-    return out
-
-
 # The longest "on" of every pattern but accepted, which is solid for seconds.
 LONGEST_BLINK = max(b.on_time for p, b in PATTERNS.items() if p != LedPattern.ACCEPTED)
 
@@ -230,7 +208,7 @@ def test_gpio_bounce_hold_press_and_the_led_patterns(
         # received (one short blink; the accepted pattern may cut it short), then
         # accepted: solid, longer than any blink of any pattern, then dark again.
         wait_until(
-            lambda: any(t > LONGEST_BLINK for t in lit_stretches(led)), DEADLINE, "accepted LED"
+            lambda: any(t > LONGEST_BLINK for t in lit_durations(led)), DEADLINE, "accepted LED"
         )
         assert on_periods(led) - lit_before in (1, 2)
         assert led.state == 0

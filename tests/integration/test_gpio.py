@@ -7,7 +7,6 @@ check their order, and waits are generous deadlines, not measurements.
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import logging
 import queue
 import time
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 from gpiozero import Device
-from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 from gpiozero.pins.pi import PiFactory
 
 from gateway.clock import ScaledClock
@@ -31,6 +30,7 @@ from gateway.gpio import (
     make_pin_factory,
 )
 from gateway.led import PATTERNS
+from tests.support.leds import lit_durations, on_periods
 
 DEADLINE = 20.0  # seconds; only ever reached when something is broken
 
@@ -56,26 +56,6 @@ def drain(events: queue.Queue[ButtonEvent]) -> list[ButtonEvent]:
             out.append(events.get_nowait())
         except queue.Empty:
             return out
-
-
-def on_periods(pin: MockPin) -> int:
-    """How many times the LED went from dark to lit."""
-    values = [float(s.state) for s in pin.states]
-    return sum(1 for before, after in itertools.pairwise(values) if before == 0 and after > 0)
-
-
-def lit_durations(pin: MockPin) -> list[float]:
-    """Length of each lit stretch, from MockPin's recorded state changes."""
-    out, lit_for = [], None
-    for state in pin.states[1:]:
-        if lit_for is not None:
-            lit_for += state.timestamp
-        if float(state.state) > 0 and lit_for is None:
-            lit_for = 0.0
-        elif float(state.state) == 0 and lit_for is not None:
-            out.append(lit_for)
-            lit_for = None
-    return out
 
 
 @pytest.fixture
