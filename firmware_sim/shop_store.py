@@ -22,11 +22,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from firmware_sim.shop_requests import ApiError, OrderRequest
+from gateway.clock import rfc3339
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -91,12 +91,6 @@ class StoredResponse:
 
     status: int
     body: dict[str, Any]
-
-
-def rfc3339(epoch: float) -> str:
-    """``1767322245.5`` -> ``"2026-01-02T03:04:05.500Z"``."""
-    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
 
 
 def order_id(seq: int) -> str:

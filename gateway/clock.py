@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -82,6 +83,17 @@ class ScaledClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(max(0.0, seconds) / self._scale)
+
+
+def rfc3339(t: float) -> str:
+    """Epoch seconds as RFC 3339 UTC with milliseconds, the one format used on the wire,
+    in events, state topics and the status file.
+
+    >>> rfc3339(1767323045.5)
+    '2026-01-02T03:04:05.500Z'
+    """
+    stamp = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
 
 
 ORIGIN_ENV = "RG_TIME_ORIGIN"

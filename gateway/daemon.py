@@ -33,7 +33,7 @@ from types import FrameType
 from gpiozero import Factory
 from gpiozero.pins.mock import MockFactory
 
-from gateway.clock import Clock
+from gateway.clock import Clock, rfc3339
 from gateway.commerce import build_body, make_backend
 from gateway.config import Config
 from gateway.configload import ConfigError, LoadedConfig, load_config
@@ -45,7 +45,7 @@ from gateway.homeassistant import HomeAssistantBridge
 from gateway.metrics import Health, Metrics, ObservabilityServer, Snapshot
 from gateway.mqtt import InboundMessage, MqttLink
 from gateway.outbox import Store
-from gateway.outputs import NoisyReportLimiter, describe, report_payload, rfc3339
+from gateway.outputs import NoisyReportLimiter, describe, report_payload
 from gateway.routing import Router, SimGpio
 from gateway.secrets import secret_value
 from gateway.sender import Sender

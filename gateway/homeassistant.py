@@ -40,10 +40,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gateway import __version__
+from gateway.clock import rfc3339
 from gateway.config import Config
 from gateway.decide import State
 from gateway.events import OrderState, Report
-from gateway.outputs import report_json, rfc3339, short_key
+from gateway.outputs import report_json, short_key
 
 log = logging.getLogger(__name__)
 

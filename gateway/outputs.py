@@ -16,11 +16,8 @@ import threading
 import time
 from dataclasses import replace
 
+from gateway.clock import rfc3339
 from gateway.events import Outcome, Report
-
-
-def rfc3339(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def short_key(key: str | None) -> str | None:

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway.clock import rfc3339
 from gateway.outbox import OutboxError, Store
-from gateway.outputs import rfc3339, short_key
+from gateway.outputs import short_key
 
 STATUS_FILE = "status.json"
 WRITE_EVERY = 2.0  # seconds between rewrites by the daemon

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
+from gateway.clock import rfc3339
 from gateway.events import OrderState, PlaceOrder
 
 
@@ -108,11 +108,6 @@ class CommerceBackend(Protocol):
     def cancel_order(self, shop_order_id: str) -> CancelResult: ...
 
     def close(self) -> None: ...
-
-
-def rfc3339(t: float) -> str:
-    """Epoch seconds as RFC 3339 UTC with milliseconds: ``1970-01-01T00:00:00.000Z``."""
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def build_body(intent: PlaceOrder, gateway_id: str) -> bytes:
