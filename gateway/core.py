@@ -1,6 +1,6 @@
 """The core thread: events in, decisions committed, then acknowledged.
 
-Everything that can trigger an order reaches this one thread through a bounded
+Everything that can trigger an order reaches this one thread through a
 queue: raw MQTT messages (parsed here, not on paho's thread), GPIO presses, the
 sender's status updates, ticks. For each batch it runs :func:`gateway.decide.decide`,
 commits every durable action in ONE SQLite transaction, and only then acknowledges
@@ -378,19 +378,26 @@ class Core:
                 _safely(self._sinks.wake_sender)
             local = [cancels[k] for k in result.local_cancels if k in cancels]
             if local:
-                # Cancelled before leaving: tell the core (and the household) now.
-                self.process(
-                    [
-                        OrderUpdate(
-                            c.key,
-                            c.product,
-                            c.device,
-                            OrderState.CANCELLED,
-                            reason="cancelled before it was sent",
-                        )
-                        for c in local
-                    ]
-                )
+                # Cancelled before leaving: tell the core (and the household) now, as a
+                # batch of its own. This batch is committed and acknowledged already, so
+                # a failure there must not reach the caller (which would decide this
+                # batch again): the updates go back in the queue instead.
+                updates: list[Item] = [
+                    OrderUpdate(
+                        c.key,
+                        c.product,
+                        c.device,
+                        OrderState.CANCELLED,
+                        reason="cancelled before it was sent",
+                    )
+                    for c in local
+                ]
+                try:
+                    self.process(updates)
+                except Exception:
+                    log.exception("could not tell %d local cancels; queued again", len(updates))
+                    for update in updates:
+                        self._inbox.put_nowait(update)
                 return
         # After every batch, not only when the state changed: the readings of the
         # batch are published with it (Home Assistant).
