@@ -84,6 +84,15 @@ def check_mqtt_url(url: str) -> str:
         parts.port  # noqa: B018  (urlsplit checks the port only when asked)
     except ValueError:
         raise ValueError(f"'{url}' has an invalid port — use a number 1-65535") from None
+    # The rest is judged by the parser the daemon connects with, so that a URL
+    # `check` accepts is never refused at start (a path or a query, say).
+    # Imported here: gateway.mqtt imports this module.
+    from gateway.mqtt import BrokerUrlError, parse_broker_url
+
+    try:
+        parse_broker_url(url)
+    except BrokerUrlError as exc:
+        raise ValueError(str(exc)) from None
     return url
 
 

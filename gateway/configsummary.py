@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from gateway.config import Config
+from gateway.mqtt import parse_broker_url
 
 
 def format_duration(seconds: float) -> str:
@@ -40,12 +41,14 @@ def summarize(config: Config) -> str:
     ...
     """
     g, m, c = config.gateway, config.mqtt, config.commerce
-    tls = "TLS" if urlsplit(m.url).scheme == "mqtts" else "no TLS"
+    broker = parse_broker_url(m.url)
+    tls = "TLS" if broker.tls else "no TLS"
     login = "with login" if m.username is not None else "anonymous"
     pins = g.pin_factory or "from GPIOZERO_PIN_FACTORY or gpiozero's default"
     lines = [
         f"gateway {g.id}: state in {g.state_dir}, GPIO pin factory {pins}",
-        f"mqtt: broker {_host_port(m.url)} ({tls}, {login}), topics under {m.topic_prefix}/{g.id}/",
+        f"mqtt: broker {broker.host}:{broker.port} ({tls}, {login}), "
+        f"topics under {m.topic_prefix}/{g.id}/",
         f"commerce: {c.adapter} shop at {_host_port(c.base_url)} ({urlsplit(c.base_url).scheme}), "
         f"token {'set' if c.token is not None else 'NOT set'}",
         f"limits: at most {config.limits.max_orders_per_day} orders a day, "
