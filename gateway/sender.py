@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import assert_never
 
 from tenacity import RetryCallState, Retrying, stop_never, wait_random_exponential
 
@@ -257,7 +258,7 @@ class Sender:
         match result:
             case Accepted(shop_order_id=shop_id, replayed=replayed):
                 outcome = "accepted"
-                self._reachable, self._probe_at = True, None
+                self._mark_reachable()
                 store.mark_accepted(
                     row.key, shop_id, now, next_poll_at=now + self._settings.poll_interval
                 )
@@ -287,15 +288,16 @@ class Sender:
                 outcome = "retry"
                 # A Retry-After speaks for this client, not for one order: no request
                 # at all before it has passed, or every queued order would hit the 429.
-                self._reachable, self._probe_at = True, None if after is None else now + after
-                wait = after if after is not None else backoff_seconds(row.attempts)
+                self._mark_reachable(hold_until=None if after is None else now + after)
+                cap = self._backoff_cap
+                wait = after if after is not None else backoff_seconds(row.attempts, cap)
                 log.warning("order %s: %s; retrying in %.1fs", _short(row.key), reason, wait)
                 store.mark_retry(row.key, now + wait, reason, now=now)
                 self._report(row, OrderState.QUEUED, reason=reason)
             case Blocked(reason=reason):
                 outcome = "blocked"
                 self._maybe_blocked = True
-                self._reachable, self._probe_at = True, None
+                self._mark_reachable()
                 log.error(
                     "the shop refuses our credentials (%s): order %s for %s is blocked; "
                     "fix commerce.token / token_file — retrying every %.0fs",
@@ -310,13 +312,13 @@ class Sender:
                 self._report(row, OrderState.BLOCKED, reason=reason)
             case Rejected(reason=reason):
                 outcome = "rejected"
-                self._reachable, self._probe_at = True, None
+                self._mark_reachable()
                 log.error("order %s for %s rejected: %s", _short(row.key), row.product, reason)
                 store.mark_rejected(row.key, reason, now)
                 self._report(row, OrderState.REJECTED, reason=reason)
             case Unclear(reason=reason):
                 outcome = "unclear"
-                self._reachable, self._probe_at = True, None
+                self._mark_reachable()
                 wait = backoff_seconds(row.attempts, self._backoff_cap)
                 log.warning(
                     "order %s: unclear answer (%s); asking again with the same key in %.1fs",
@@ -326,8 +328,14 @@ class Sender:
                 )
                 store.mark_retry(row.key, now + wait, reason, now=now)
                 self._report(row, OrderState.QUEUED, reason=reason)
+            case _:
+                assert_never(result)
         if self._on_send is not None:
             self._on_send(self._last_latency, outcome)
+
+    def _mark_reachable(self, hold_until: float | None = None) -> None:
+        """The shop answered. ``hold_until``: a Retry-After that holds every request."""
+        self._reachable, self._probe_at = True, hold_until
 
     def _mark_unreachable(self, now: float, reason: str) -> None:
         if self._reachable is not False:
@@ -349,12 +357,12 @@ class Sender:
             now = self._clock.now()
             match result:
                 case Cancelled():
-                    self._reachable, self._probe_at = True, None
+                    self._mark_reachable()
                     store.mark_status(row.key, OrderState.CANCELLED, now)
                     log.info("order %s cancelled at the shop", _short(row.key))
                     self._report(row, OrderState.CANCELLED, shop_order_id=row.shop_order_id)
                 case TooLate(reason=reason) | Rejected(reason=reason):
-                    self._reachable, self._probe_at = True, None
+                    self._mark_reachable()
                     why = f"too late to cancel: {reason}"
                     store.clear_cancel_request(row.key, why, now, now + poll)
                     log.warning("order %s: %s", _short(row.key), why)
@@ -372,7 +380,7 @@ class Sender:
         status = self._backend.get_order(row.shop_order_id)
         now = self._clock.now()
         if isinstance(status, Status):
-            self._reachable, self._probe_at = True, None
+            self._mark_reachable()
             final = status.state.is_final
             changed = store.mark_status(
                 row.key, status.state, now, next_poll_at=None if final else now + poll
@@ -399,7 +407,7 @@ class Sender:
                 wait = self._blocked_interval
             case Rejected(reason=reason) | Unclear(reason=reason):
                 wait = self._settings.poll_interval
-        self._reachable, self._probe_at = True, None
+        self._mark_reachable()
         log.warning("order %s: status check failed (%s)", _short(row.key), reason)
         store.reschedule(row.key, now + wait, reason)
 
