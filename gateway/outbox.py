@@ -44,6 +44,20 @@ DB_NAME = "gateway.db"
 _TO_SEND = (OrderState.QUEUED, OrderState.BLOCKED, OrderState.SENDING)
 # States in which the shop has the order and the sender follows its status.
 _AT_SHOP = (OrderState.ACCEPTED, OrderState.SHIPPED)
+_FINAL = tuple(s for s in OrderState if s.is_final)
+# An order in these is on the wire or at the shop: deleting the row would not stop it.
+_NOT_HERE = (OrderState.SENDING, *_AT_SHOP)
+# Not at the shop yet: what the queue depth counts.
+_UNSENT = (OrderState.HELD, *_TO_SEND)
+# States the sender still has a time for (a send, a retry, a status poll).
+_FOLLOWED = (*_TO_SEND, *_AT_SHOP)
+
+
+def _marks(values: Sequence[object]) -> str:
+    """``(?, ?, ?)`` for ``values``: SQL that follows the state sets as they change."""
+    return "(" + ", ".join("?" for _ in values) + ")"
+
+
 # Cancelling these needs no shop as long as no request ever left (attempts = 0).
 # Once one did, its answer may have been lost after the shop created the order:
 # only the shop can cancel it then (the sender re-sends the same key, the shop
@@ -452,8 +466,7 @@ class Store:
         return self._select("WHERE key LIKE ? ESCAPE '\\' ORDER BY seq", (escaped + "%",))
 
     def open_orders(self) -> list[OrderRow]:
-        final = [s.value for s in OrderState if s.is_final]
-        return self._select("WHERE state NOT IN (?, ?, ?) ORDER BY seq", final)
+        return self._select(f"WHERE state NOT IN {_marks(_FINAL)} ORDER BY seq", _FINAL)
 
     def orders_since(self, t: float) -> list[OrderRow]:
         """Orders created at or after ``t``, in any state (the caller judges caps)."""
@@ -466,8 +479,8 @@ class Store:
     def queue_depth(self) -> int:
         """Orders that have not reached the shop yet (held, queued, sending, blocked)."""
         found = self._conn.execute(
-            "SELECT count(*) FROM orders WHERE state IN (?, ?, ?, ?)",
-            (OrderState.HELD, *_TO_SEND),
+            f"SELECT count(*) FROM orders WHERE state IN {_marks(_UNSENT)}",  # noqa: S608
+            _UNSENT,
         ).fetchone()
         return int(found[0])
 
@@ -478,7 +491,8 @@ class Store:
 
     def oldest_queued_age(self, now: float) -> float | None:
         found = self._conn.execute(
-            "SELECT min(created_at) FROM orders WHERE state IN (?, ?, ?)", _TO_SEND
+            f"SELECT min(created_at) FROM orders WHERE state IN {_marks(_TO_SEND)}",  # noqa: S608
+            _TO_SEND,
         ).fetchone()
         return None if found[0] is None else max(0.0, now - float(found[0]))
 
@@ -627,10 +641,10 @@ class Store:
     def next_wakeup(self) -> float | None:
         """The earliest time the sender has something to do, or None if nothing is pending."""
         found = self._conn.execute(
-            "SELECT min(t) FROM ("
-            " SELECT min(next_attempt_at) AS t FROM orders WHERE state IN (?, ?, ?, ?, ?)"
+            "SELECT min(t) FROM ("  # noqa: S608  (placeholders only, built by _marks)
+            f" SELECT min(next_attempt_at) AS t FROM orders WHERE state IN {_marks(_FOLLOWED)}"
             " UNION ALL SELECT min(hold_until) FROM orders WHERE state = ?)",
-            (*_TO_SEND, *_AT_SHOP, OrderState.HELD),
+            (*_FOLLOWED, OrderState.HELD),
         ).fetchone()
         return None if found[0] is None else float(found[0])
 
@@ -651,13 +665,12 @@ class Store:
         ``even_if_sent``) was never sent: an unanswered request may have placed it."""
         with self._tx() as c:
             cursor = c.execute(
-                "DELETE FROM orders WHERE key = ? AND state NOT IN (?, ?, ?) "
-                "AND (attempts = 0 OR state IN (?, ?, ?) OR ?)",
+                f"DELETE FROM orders WHERE key = ? AND state NOT IN {_marks(_NOT_HERE)} "  # noqa: S608
+                f"AND (attempts = 0 OR state IN {_marks(_FINAL)} OR ?)",
                 (
                     key,
-                    OrderState.SENDING,
-                    *_AT_SHOP,
-                    *(s.value for s in OrderState if s.is_final),
+                    *_NOT_HERE,
+                    *_FINAL,
                     int(even_if_sent),
                 ),
             )
@@ -665,13 +678,12 @@ class Store:
 
     def prune(self, now: float, dedupe_retention: float, history_retention: float) -> int:
         """Forget old event ids and old finished orders; returns rows removed."""
-        final = [s.value for s in OrderState if s.is_final]
         with self._tx() as c:
             seen = c.execute(
                 "DELETE FROM seen_events WHERE seen_at < ?", (now - dedupe_retention,)
             ).rowcount
             done = c.execute(
-                "DELETE FROM orders WHERE state IN (?, ?, ?) AND updated_at < ?",
-                (*final, now - history_retention),
+                f"DELETE FROM orders WHERE state IN {_marks(_FINAL)} AND updated_at < ?",  # noqa: S608
+                (*_FINAL, now - history_retention),
             ).rowcount
         return int(seen) + int(done)
