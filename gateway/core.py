@@ -108,7 +108,7 @@ def load_state(store: Store, now: float) -> State:
     placed = tuple(
         PlacedOrder(r.key, r.product, r.quantity, r.created_at)
         for r in store.orders_since(now - DAY)
-        if r.state not in (OrderState.CANCELLED, OrderState.REJECTED)
+        if r.state.was_bought
     )
     return State(open_orders=open_orders, placed=placed, episodes=store.episodes())
 

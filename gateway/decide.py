@@ -396,7 +396,7 @@ def _order_update(state: State, update: OrderUpdate, now: float) -> Decision:
             for o in state.open_orders
         )
     placed = state.placed
-    if update.state in (OrderState.CANCELLED, OrderState.REJECTED):
+    if not update.state.was_bought:
         # Nothing was (or will be) bought: it no longer counts towards the caps.
         placed = tuple(p for p in placed if p.key != update.key)
     state = replace(state, open_orders=open_orders, placed=placed)

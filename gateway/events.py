@@ -45,6 +45,11 @@ class OrderState(StrEnum):
     def is_final(self) -> bool:
         return self in _FINAL
 
+    @property
+    def was_bought(self) -> bool:
+        """Counts towards caps and "last ordered": everything but cancelled and rejected."""
+        return self not in (OrderState.CANCELLED, OrderState.REJECTED)
+
 
 _FINAL = frozenset({OrderState.DELIVERED, OrderState.CANCELLED, OrderState.REJECTED})
 

@@ -104,7 +104,7 @@ class StateReader:
         with self._lock:
             latest: dict[str, float] = {}
             for row in self._open().list_orders(limit=500):
-                if row.state.value in ("cancelled", "rejected") or row.product in latest:
+                if not row.state.was_bought or row.product in latest:
                     continue
                 latest[row.product] = row.created_at
             return latest
