@@ -92,8 +92,6 @@ class Sinks:
 
 @dataclass
 class CoreCounters:
-    events: int = 0
-    batches: int = 0
     commit_failures: int = 0
     queue_full: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
@@ -331,7 +329,6 @@ class Core:
                 key = event_dedupe_key(event)
                 seen = key is not None and (key in pending_seen or self._store.is_seen(key))
             state, actions = decide(state, event, now, self._rules, seen=seen)
-            self.counters.events += 1
             for action in actions:
                 if isinstance(action, _DURABLE):
                     durable.append(action)
@@ -370,7 +367,6 @@ class Core:
             self.state = before
             raise
         self.state = state
-        self.counters.batches += 1
         for call in after:
             _safely(call)
         if result is not None:

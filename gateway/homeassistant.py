@@ -211,7 +211,6 @@ class HomeAssistantBridge:
         self._last_order: dict[str, float] = {}
         self._readings: dict[str, tuple[float, float | None]] = {}  # name -> (value, at)
         self._low: dict[str, bool] = {}
-        self._products: dict[str, dict[str, object]] = {}
 
     # ------------------------------------------------------------------ discovery
 

@@ -48,13 +48,6 @@ class Blink:
     n: int | None
     pwm_fade: float = 0.0
 
-    @property
-    def seconds(self) -> float | None:
-        """How long the pattern shows on a plain LED, or None if it keeps going."""
-        if self.n is None:
-            return None
-        return self.n * (self.on_time + self.off_time)
-
 
 PATTERNS: dict[LedPattern, Blink] = {
     LedPattern.RECEIVED: Blink(on_time=0.15, off_time=0.15, n=1),

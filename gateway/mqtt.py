@@ -214,7 +214,6 @@ class MqttLink:
             raise ValueError("receive_maximum must be between 1 and 65535")
         for topic_filter in subscriptions:
             check_topic_filter(topic_filter)
-        self._gateway_id = gateway_id
         self._client_id = f"reorder-gateway-{gateway_id}"
         self._status_topic = f"{settings.topic_prefix}/{gateway_id}/status"
         self._subscriptions: tuple[str, ...] = tuple(dict.fromkeys(subscriptions))

@@ -57,9 +57,8 @@ Routed = Event | SimGpio | Ignored
 class Router:
     """Topic -> device routes for buttons, sensors and the virtual command topics."""
 
-    def __init__(self, routes: dict[str, Route], topic_prefix: str, gateway_id: str) -> None:
+    def __init__(self, routes: dict[str, Route]) -> None:
         self._routes = routes
-        self._base = f"{topic_prefix}/{gateway_id}"
 
     @classmethod
     def from_config(cls, config: Config, *, sim_gpio: bool = False) -> Router:
@@ -85,7 +84,7 @@ class Router:
             routes[s.mqtt] = Route(s.name, "sensor", profile, options)
             for sub in profile.subtopics:
                 routes[f"{s.mqtt}/{sub}"] = Route(s.name, "sensor", profile, options)
-        return cls(routes, config.mqtt.topic_prefix, config.gateway.id)
+        return cls(routes)
 
     @property
     def topics(self) -> list[str]:

@@ -100,11 +100,6 @@ def substitute(text: str, env: Mapping[str, str]) -> Substituted:
     return Substituted("".join(parts), literal)
 
 
-def has_reference(text: str) -> bool:
-    """True when ``text`` contains a ``${...}`` reference."""
-    return "${" in text
-
-
 def locate_secret_file(name: str, env: Mapping[str, str]) -> Path:
     """Where a secret file named in the config is.
 

@@ -101,9 +101,6 @@ class Sender:
         on_update: Callable[[OrderUpdate], None],
         *,
         on_send: Callable[[float, str], None] | None = None,
-        probe_interval: float = PROBE_INTERVAL,
-        blocked_interval: float = BLOCKED_INTERVAL,
-        backoff_cap: float = BACKOFF_CAP,
     ) -> None:
         self._state_dir = Path(state_dir)
         self._backend = backend
@@ -111,9 +108,9 @@ class Sender:
         self._settings = settings
         self._on_update = on_update
         self._on_send = on_send
-        self._probe_interval = probe_interval
-        self._blocked_interval = blocked_interval
-        self._backoff_cap = backoff_cap
+        self._probe_interval = PROBE_INTERVAL
+        self._blocked_interval = BLOCKED_INTERVAL
+        self._backoff_cap = BACKOFF_CAP
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
