@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 
 from devices import DeviceAction, DeviceReading, ParseError, Profile, ProfileOptions, get_profile
+from devices._payload import as_event_id, decode_object
 from gateway.config import Config
 from gateway.events import ButtonEvent, Event, InvalidInput, SensorReading
 
@@ -141,27 +142,15 @@ class Router:
     ) -> Routed:
         event_id: str | None = None
         if payload.strip():
+            # The same strict rules as device payloads: JSON without NaN, a size and
+            # depth limit, and a printable id (a newline in one could forge a log line).
             try:
-                body = json.loads(payload)
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                # RecursionError: a nesting bomb ("[[[[..."), which json cannot decode.
+                raw = decode_object(payload).get("id")
+                event_id = None if raw is None else as_event_id(raw, "'id'")
+            except ParseError as exc:
                 return InvalidInput(
-                    route.device, topic, 'expected JSON like {"id": "..."} or empty'
+                    route.device, topic, f'expected {{"id": "..."}} or empty: {exc}'
                 )
-            if not isinstance(body, dict):
-                return InvalidInput(
-                    route.device, topic, 'expected a JSON object like {"id": "..."}'
-                )
-            raw = body.get("id")
-            if raw is not None:
-                text = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-                # Printable, as the device profiles require: an id is logged and shown,
-                # and a newline in it could forge a log line.
-                if not text.strip() or not text.isprintable():
-                    return InvalidInput(
-                        route.device, topic, "'id' must be a non-empty printable string"
-                    )
-                event_id = text[:128]
         synthetic = event_id is None
         if event_id is None:
             event_id = _synthetic_id(topic, payload, mid)

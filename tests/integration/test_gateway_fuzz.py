@@ -209,8 +209,13 @@ def _virtual_is_press(payload: bytes) -> bool:
     # The command topics take an empty payload or {"id": ...} (gateway.routing).
     if not payload.strip():
         return True
+
+    def no_constants(name: str) -> object:
+        raise ValueError(name)  # strict JSON: NaN and Infinity are refused
+
     try:
-        body = json.loads(payload)
+        # Strict UTF-8 first: json.loads(bytes) would let lone surrogates through.
+        body = json.loads(payload.decode("utf-8"), parse_constant=no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return False
     if not isinstance(body, dict):
@@ -218,8 +223,10 @@ def _virtual_is_press(payload: bytes) -> bool:
     ident = body.get("id")
     if ident is None:
         return True
-    text = str(ident) if isinstance(ident, str | int) and not isinstance(ident, bool) else ""
-    return bool(text.strip()) and text.isprintable()
+    if isinstance(ident, int) and not isinstance(ident, bool):
+        return 0 <= ident < 10**30
+    # The same id rule as device profiles: 1..128 printable characters.
+    return isinstance(ident, str) and 1 <= len(ident) <= 128 and ident.isprintable()
 
 
 def is_press(target: Target, payload: bytes) -> bool:
