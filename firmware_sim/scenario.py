@@ -17,13 +17,12 @@ import difflib
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from gateway.config import Duration, Name
+from gateway.yamlpos import YamlSyntaxError, parse_yaml
 
 _TIME_OF_DAY = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
 
@@ -246,20 +245,16 @@ def load_scenario(path: Path) -> Scenario:
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     """Validate scenario YAML given as text; ``source`` names it in messages."""
-    lines: dict[Path_, int] = {}
-    problems: list[str] = []
+    # The gateway's own YAML reader: positions, duplicate keys, alias cycles and
+    # alias bombs are handled there once.
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            data = _to_python(loader, node, (), lines, problems, source) if node else None
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise ScenarioError([f"{source}:{line}: not valid YAML: {exc.problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError([f"{source}:1: not valid YAML: {exc}"]) from None
+        doc = parse_yaml(text, clock_times_as_text=True)
+    except YamlSyntaxError as exc:
+        problem = exc.problem
+        raise ScenarioError([f"{source}:{problem.line}: not valid YAML: {problem.text}"]) from None
+    lines: dict[Path_, int] = {path: pos[0] for path, pos in doc.values.items()}
+    problems = [f"{source}:{p.line}: {p.text}" for p in doc.problems]
+    data = doc.data
     if not isinstance(data, dict):
         raise ScenarioError([f"{source}:1: a scenario is a mapping with name, start, devices, …"])
     try:
@@ -271,37 +266,6 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     if problems:
         raise ScenarioError(problems)
     return scenario
-
-
-def _to_python(
-    loader: yaml.SafeLoader,
-    node: Node,
-    path: Path_,
-    lines: dict[Path_, int],
-    problems: list[str],
-    source: str,
-) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in result:
-                problems.append(
-                    f"{source}:{key_node.start_mark.line + 1}: '{key}' is given twice — keep one"
-                )
-            result[key] = _to_python(loader, value_node, (*path, key), lines, problems, source)
-        return result
-    if isinstance(node, SequenceNode):
-        return [
-            _to_python(loader, item, (*path, index), lines, problems, source)
-            for index, item in enumerate(node.value)
-        ]
-    assert isinstance(node, ScalarNode)
-    # YAML 1.1 reads an unquoted 10:30 as the number 630; keep times as written.
-    if node.tag == "tag:yaml.org,2002:int" and ":" in node.value:
-        return node.value
-    return loader.construct_object(node, deep=True)
 
 
 def _line_for(loc: tuple[str | int, ...], lines: dict[Path_, int]) -> tuple[int, str]:

@@ -29,6 +29,7 @@ Position = tuple[int, int]
 """1-based ``(line, column)``."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
 @dataclass(frozen=True)
@@ -119,12 +120,13 @@ def _syntax_problem(exc: yaml.YAMLError) -> YamlProblem:
     return YamlProblem(line, col, None, f"YAML syntax error: {what} — {hint}")
 
 
-def parse_yaml(text: str) -> YamlDocument:
+def parse_yaml(text: str, *, clock_times_as_text: bool = False) -> YamlDocument:
     """Compose ``text`` safely and build data plus positions.
 
     Raises :class:`YamlSyntaxError` when the text is not YAML. Duplicate and
     non-text keys do not raise: they are collected in ``problems`` so that they
-    are reported together with every other mistake.
+    are reported together with every other mistake. ``clock_times_as_text`` keeps
+    an unquoted ``10:30`` as written (YAML 1.1 reads it as the number 630).
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -133,7 +135,7 @@ def parse_yaml(text: str) -> YamlDocument:
     doc = YamlDocument(data=None)
     if root is None:
         return doc
-    builder = _Builder(doc)
+    builder = _Builder(doc, clock_times_as_text)
     try:
         doc.data = builder.build(root, ())
     except yaml.YAMLError as exc:  # e.g. a malformed !!int scalar
@@ -144,8 +146,9 @@ def parse_yaml(text: str) -> YamlDocument:
 class _Builder:
     """Turns composed nodes into plain dicts, lists and scalars, recording positions."""
 
-    def __init__(self, doc: YamlDocument) -> None:
+    def __init__(self, doc: YamlDocument, clock_times_as_text: bool = False) -> None:
         self._doc = doc
+        self._clock_times_as_text = clock_times_as_text
         self._scalars = SafeConstructor()
         self._open: set[int] = set()  # nodes being built: an alias back to one is a cycle
         self._built = 0
@@ -174,6 +177,8 @@ class _Builder:
             return None
         self._doc.values.setdefault(path, _pos(node))
         if isinstance(node, ScalarNode):
+            if self._clock_times_as_text and node.tag == _INT_TAG and ":" in node.value:
+                return node.value
             return self._scalars.construct_object(node, deep=True)
         self._open.add(id(node))
         try:
