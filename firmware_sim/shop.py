@@ -47,6 +47,7 @@ from firmware_sim.shop_requests import MAX_BODY_BYTES, ApiError, bad_request
 from firmware_sim.shop_store import Lifecycle, ShopStore
 from gateway.clock import Clock, make_clock
 from gateway.config import parse_duration
+from gateway.secrets import SecretFileError, read_secret_file
 
 log = logging.getLogger("reorder_shop")
 
@@ -402,10 +403,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _read_token(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
     if args.token_file is not None:
+        # The gateway's reader, so one token file means the same token to both.
         try:
-            token = str(args.token_file.read_text(encoding="utf-8")).strip()
-        except OSError as exc:
-            parser.error(f"cannot read --token-file {args.token_file}: {exc.strerror}")
+            token = read_secret_file(args.token_file)
+        except SecretFileError as exc:
+            parser.error(f"--token-file: {exc}")
         if not token:
             parser.error(f"--token-file {args.token_file} is empty")
         return token

@@ -11,22 +11,14 @@ so a test can stop, kill and restart it without touching anything else.
 from __future__ import annotations
 
 import getpass
-import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
 
+from firmware_sim.demo import mosquitto_binary
 from tests.support.ports import free_port, wait_for_port
 
-
-def mosquitto_binary() -> str:
-    found = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
-    )
-    if not found:
-        raise RuntimeError("mosquitto is not installed; ./scripts/test installs it")
-    return found
+__all__ = ["Broker", "mosquitto_binary"]
 
 
 class Broker:
