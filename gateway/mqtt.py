@@ -34,7 +34,6 @@ after the next reconnect.
 
 from __future__ import annotations
 
-import functools
 import logging
 import ssl
 import threading
@@ -165,17 +164,21 @@ class LinkCounters:
     connect_failures: int = 0  # attempts that did not reach a session
 
 
-@functools.lru_cache(maxsize=8)
-def _split_filters(filters: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
-    exact = frozenset(f for f in filters if "+" not in f and "#" not in f)
-    return exact, tuple(f for f in filters if f not in exact)
+@dataclass(frozen=True)
+class _Filters:
+    """The subscriptions, split once for the per-message match: exact topics by a set
+    lookup (paho's general matcher costs microseconds per filter), wildcards by paho."""
 
+    exact: frozenset[str]
+    wild: tuple[str, ...]
 
-def _matches(filters: tuple[str, ...], topic: str) -> bool:
-    """Does any filter match? Exact topics by a set lookup: this runs for every message,
-    and paho's general matcher costs microseconds per filter."""
-    exact, wild = _split_filters(filters)
-    return topic in exact or any(paho.topic_matches_sub(f, topic) for f in wild)
+    @classmethod
+    def of(cls, filters: Sequence[str]) -> _Filters:
+        exact = frozenset(f for f in filters if "+" not in f and "#" not in f)
+        return cls(exact, tuple(f for f in filters if f not in exact))
+
+    def match(self, topic: str) -> bool:
+        return topic in self.exact or any(paho.topic_matches_sub(f, topic) for f in self.wild)
 
 
 class MqttLink:
@@ -217,6 +220,7 @@ class MqttLink:
         self._client_id = f"reorder-gateway-{gateway_id}"
         self._status_topic = f"{settings.topic_prefix}/{gateway_id}/status"
         self._subscriptions: tuple[str, ...] = tuple(dict.fromkeys(subscriptions))
+        self._filters = _Filters.of(self._subscriptions)
         self._on_message = on_message
         self._on_connection = on_connection
         self._password = password
@@ -356,6 +360,7 @@ class MqttLink:
         with self._lock:
             old = self._subscriptions
             self._subscriptions = new
+            self._filters = _Filters.of(new)
         added = [t for t in new if t not in old]
         removed = [t for t in old if t not in new]
         client = self._client
@@ -543,7 +548,7 @@ class MqttLink:
                 delivery = self._deliveries
                 if msg.qos > 0:
                     self._pending[msg.mid] = delivery
-                filters = self._subscriptions
+                filters = self._filters
             topic = msg.topic
             if len(msg.payload) > self._settings.max_payload:
                 self._count("oversized")
@@ -555,7 +560,7 @@ class MqttLink:
                 )
                 self.ack(msg.mid, msg.qos, delivery)
                 return
-            if not _matches(filters, topic):
+            if not filters.match(topic):
                 self._count("unmatched")
                 self._unmatched_log.warning(
                     "MQTT: dropped a message on %s: no configured device listens there", topic
