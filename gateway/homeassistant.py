@@ -224,18 +224,21 @@ class HomeAssistantBridge:
 
         Returns the cleared topics. Called after every (re)connect and reload.
         """
+        # The lock guards the bridge's own fields only: the file and the broker are
+        # handled outside it, so the core thread's state updates never wait on disk I/O.
         with self._lock:
             config = self._config
-            configs = discovery_configs(config) if config.homeassistant.discovery else {}
-            current = set(configs) | set(state_topics(config).values())
-            previous = self._load_announced()
-            removed = sorted(previous - current)
-            for topic, payload in configs.items():
-                self._publish(topic, _dumps(payload))
+        configs = discovery_configs(config) if config.homeassistant.discovery else {}
+        current = set(configs) | set(state_topics(config).values())
+        removed = sorted(self._load_announced() - current)
+        for topic, payload in configs.items():
+            self._publish(topic, _dumps(payload))
+        for topic in removed:
+            self._publish(topic, b"")
+        with self._lock:
             for topic in removed:
-                self._publish(topic, b"")
                 self._last.pop(topic, None)
-            self._save_announced(current)
+        self._save_announced(current)
         if removed:
             log.info("Home Assistant: cleared %d topics of removed devices", len(removed))
         log.info("Home Assistant: announced %d entities", len(configs))
