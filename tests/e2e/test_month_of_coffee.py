@@ -21,9 +21,9 @@ import os
 import subprocess
 import sys
 import time
-from calendar import timegm
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,8 @@ class Episode:
 
 
 def epoch(stamp: str) -> int:
-    return timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+    """Whole seconds of an RFC 3339 UTC time (the events carry milliseconds)."""
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
 def replay(events: list[dict[str, Any]]) -> tuple[list[Episode], int]:
