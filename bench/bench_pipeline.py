@@ -23,15 +23,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from firmware_sim.shop import ShopServer  # noqa: E402
+from firmware_sim.shop.server import ShopServer  # noqa: E402
 from gateway.clock import RealClock  # noqa: E402
 from gateway.commerce.base import build_body  # noqa: E402
 from gateway.commerce.http import HttpCommerce  # noqa: E402
-from gateway.config import CommerceSection  # noqa: E402
-from gateway.events import OrderState, OrderUpdate, PlaceOrder  # noqa: E402
-from gateway.keys import order_key  # noqa: E402
-from gateway.outbox import Store  # noqa: E402
-from gateway.sender import Sender  # noqa: E402
+from gateway.config.models import CommerceSection  # noqa: E402
+from gateway.core.events import OrderState, OrderUpdate, PlaceOrder  # noqa: E402
+from gateway.core.keys import order_key  # noqa: E402
+from gateway.engine.sender import Sender  # noqa: E402
+from gateway.outbox.store import Store  # noqa: E402
 
 GATEWAY = "bench"
 

@@ -93,7 +93,7 @@ class Sleeper:
     True
     """
 
-    IMPORTS = "import gateway.daemon, gateway.cli"
+    IMPORTS = "import gateway.daemon, gateway.ops.cli"
 
     def __init__(self) -> None:
         script = f"{self.IMPORTS}; print(1, flush=True); import time; time.sleep(3600)"

@@ -52,7 +52,7 @@ from firmware_sim.cliargs import positive_number
 from firmware_sim.demo_story import Story
 from firmware_sim.scenario import ScenarioError, load_scenario
 from gateway.clock import ORIGIN_ENV
-from gateway.configload import ConfigError, load_config
+from gateway.config.load import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "config" / "demo.yaml"

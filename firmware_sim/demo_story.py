@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from firmware_sim.scenario import Scenario
-from gateway.config import Config
+from gateway.config.models import Config
 
 _SIM_LINE = re.compile(r"^\[sim (\d{4}-\d\d-\d\d \d\d:\d\d)\] (.*)$")
 # Routine chatter the story leaves to sim.log: plain readings, battery reports, usage.

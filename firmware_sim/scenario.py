@@ -21,8 +21,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from gateway.config import Duration, Name
-from gateway.yamlpos import YamlSyntaxError, parse_yaml
+from gateway.config.models import Duration, Name
+from gateway.config.positions import YamlSyntaxError, parse_yaml
 
 _TIME_OF_DAY = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
 

@@ -1,5 +1,5 @@
 """``python -m gateway`` is the same as ``reorder-gateway``."""
 
-from gateway.cli import main
+from gateway.ops.cli import main
 
 raise SystemExit(main())

@@ -35,22 +35,22 @@ from gpiozero.pins.mock import MockFactory
 
 from gateway.clock import Clock, rfc3339
 from gateway.commerce import build_body, make_backend
-from gateway.config import Config
-from gateway.configload import ConfigError, LoadedConfig, load_config
-from gateway.core import Core, Reconfigure, Sinks
-from gateway.decide import Rules, State
-from gateway.events import Feedback, OrderUpdate, Outcome, PlaceOrder, Report
-from gateway.gpio import GpioButtons, make_pin_factory
-from gateway.homeassistant import HomeAssistantBridge
-from gateway.metrics import Health, Metrics, ObservabilityServer, Snapshot
-from gateway.mqtt import InboundMessage, MqttLink
-from gateway.outbox import Store
-from gateway.outputs import NoisyReportLimiter, describe, report_payload
-from gateway.routing import Router, SimGpio
-from gateway.secrets import secret_value
-from gateway.sender import Sender
-from gateway.status import WRITE_EVERY, OutboxSnapshot, StateReader, write_status
-from gateway.systemd import Notifier
+from gateway.config.load import ConfigError, LoadedConfig, load_config
+from gateway.config.models import Config
+from gateway.config.secrets import secret_value
+from gateway.core.decide import Rules, State
+from gateway.core.events import Feedback, OrderUpdate, Outcome, PlaceOrder, Report
+from gateway.engine.decider import Core, Reconfigure, Sinks
+from gateway.engine.sender import Sender
+from gateway.inputs.gpio import GpioButtons, make_pin_factory
+from gateway.inputs.mqtt import InboundMessage, MqttLink
+from gateway.inputs.routing import Router, SimGpio
+from gateway.ops.metrics import Health, Metrics, ObservabilityServer, Snapshot
+from gateway.ops.status import WRITE_EVERY, OutboxSnapshot, StateReader, write_status
+from gateway.ops.systemd import Notifier
+from gateway.outbox.store import Store
+from gateway.outputs.homeassistant import HomeAssistantBridge
+from gateway.outputs.reports import NoisyReportLimiter, describe, report_payload
 
 log = logging.getLogger(__name__)
 decisions = logging.getLogger("gateway.decisions")

@@ -1,6 +1,6 @@
 """Shop backends behind one small interface (:class:`CommerceBackend`).
 
->>> from gateway.config import CommerceSection
+>>> from gateway.config.models import CommerceSection
 >>> backend = make_backend(CommerceSection(base_url="https://shop.example/api/v1", token="t"))
 >>> backend.close()
 """
@@ -24,7 +24,7 @@ from gateway.commerce.base import (
 )
 from gateway.commerce.errors import CommerceConfigError, CommerceError
 from gateway.commerce.http import HttpCommerce
-from gateway.config import CommerceSection
+from gateway.config.models import CommerceSection
 
 __all__ = [
     "Accepted",

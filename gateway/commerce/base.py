@@ -13,7 +13,7 @@ Rejected   400/404/422: will never work                 dead letter with the rea
 Unclear    2xx we cannot read (HTML, truncated, no id)  retry later; shop replays
 ========== ============================================ ===========================
 
->>> from gateway.events import PlaceOrder
+>>> from gateway.core.events import PlaceOrder
 >>> intent = PlaceOrder(key="rg1_x", product="soap", sku="SKU-1", quantity=2,
 ...                     device="laundry", trigger="press", event_id="e1", created_at=0.0)
 >>> build_body(intent, "kitchen-pi")[:40]
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.clock import rfc3339
-from gateway.events import OrderState, PlaceOrder
+from gateway.core.events import OrderState, PlaceOrder
 
 
 @dataclass(frozen=True)

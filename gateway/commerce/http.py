@@ -3,7 +3,7 @@
 Errors are mapped to :mod:`gateway.commerce.errors` right where httpx raises them,
 then classified into results; nothing httpx-specific leaves this module.
 
->>> from gateway.config import CommerceSection
+>>> from gateway.config.models import CommerceSection
 >>> shop = HttpCommerce(CommerceSection(base_url="https://shop.example/api/v1", token="t"))
 >>> shop.base_url
 'https://shop.example/api/v1'
@@ -51,8 +51,8 @@ from gateway.commerce.errors import (
     TransportError,
     UnreadableResponseError,
 )
-from gateway.config import CommerceSection
-from gateway.events import OrderState
+from gateway.config.models import CommerceSection
+from gateway.core.events import OrderState
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class HttpCommerce:
     wire cases a real server cannot produce); ``wall_clock`` is the time used to
     turn an HTTP-date Retry-After into seconds when the answer has no Date header.
 
-    >>> from gateway.config import CommerceSection
+    >>> from gateway.config.models import CommerceSection
     >>> s = CommerceSection(base_url="http://127.0.0.1:1/api/v1", token="t", connect_timeout="1s")
     >>> with HttpCommerce(s) as shop:
     ...     shop.place_order("rg1_k", b"{}").unreachable

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gateway.outbox import Store
+from gateway.outbox.store import Store
 from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess, orders_by_event
 from tests.support.proxy import TcpProxy

@@ -20,8 +20,8 @@ from gateway import __version__
 from gateway.commerce.base import Accepted, Blocked, Rejected, Retry, Status, TooLate, Unclear
 from gateway.commerce.errors import CommerceConfigError
 from gateway.commerce.http import MAX_RETRY_AFTER, HttpCommerce, parse_retry_after
-from gateway.config import CommerceSection
-from gateway.events import OrderState
+from gateway.config.models import CommerceSection
+from gateway.core.events import OrderState
 
 NOW = 1_800_000_000.0
 TOKEN = "s3cret-token-value"

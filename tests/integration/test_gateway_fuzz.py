@@ -33,7 +33,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from devices import ParseError, ProfileOptions, get_profile
-from firmware_sim.shop import ShopServer
+from firmware_sim.shop.server import ShopServer
 from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess, orders_by_event, press_payload
 from tests.support.publisher import Publisher, wait_until

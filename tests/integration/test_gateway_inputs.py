@@ -30,12 +30,12 @@ import pytest
 import yaml
 from gpiozero.pins.mock import MockPin
 
-from firmware_sim.shop import ShopServer
+from firmware_sim.shop.server import ShopServer
 from gateway.clock import RealClock
-from gateway.configload import load_config
+from gateway.config.load import load_config
+from gateway.core.events import LedPattern
 from gateway.daemon import Gateway, RunOptions
-from gateway.events import LedPattern
-from gateway.led import PATTERNS
+from gateway.outputs.led import PATTERNS
 from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess, orders_by_event, press_payload
 from tests.support.leds import lit_durations, on_periods

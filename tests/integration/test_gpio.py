@@ -20,16 +20,16 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from gpiozero.pins.pi import PiFactory
 
 from gateway.clock import ScaledClock
-from gateway.config import ButtonConfig
-from gateway.events import ButtonEvent, LedPattern
-from gateway.gpio import (
+from gateway.config.models import ButtonConfig
+from gateway.core.events import ButtonEvent, LedPattern
+from gateway.inputs.gpio import (
     DriveRefusedError,
     GpioButtons,
     PinClaimError,
     PinFactoryUnavailableError,
     make_pin_factory,
 )
-from gateway.led import PATTERNS
+from gateway.outputs.led import PATTERNS
 from tests.support.leds import lit_durations, on_periods
 
 DEADLINE = 20.0  # seconds; only ever reached when something is broken
@@ -202,7 +202,7 @@ def test_failing_event_handler_is_counted_and_logged_not_raised(
 
     gpio = GpioButtons([button("laundry", 17, bounce_time="20ms")], broken, pin_factory=factory)
     try:
-        with caplog.at_level(logging.ERROR, logger="gateway.gpio"):
+        with caplog.at_level(logging.ERROR, logger="gateway.inputs.gpio"):
             factory.pin(17).drive_low()
             time.sleep(0.1)
             factory.pin(17).drive_high()  # runs our handler in this thread: must not raise

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from firmware_sim.shop import ShopServer
-from gateway.config import Config
-from gateway.homeassistant import discovery_configs
+from firmware_sim.shop.server import ShopServer
+from gateway.config.models import Config
+from gateway.outputs.homeassistant import discovery_configs
 from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess
 from tests.support.publisher import Publisher, Received, wait_until

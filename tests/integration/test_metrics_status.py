@@ -17,8 +17,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from firmware_sim.shop import ShopServer
-from gateway.status import STATUS_FILE
+from firmware_sim.shop.server import ShopServer
+from gateway.ops.status import STATUS_FILE
 from tests.support.broker import Broker
 from tests.support.gateway import REPO, GatewayProcess, press_payload
 from tests.support.publisher import Publisher, wait_until

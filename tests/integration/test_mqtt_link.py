@@ -13,8 +13,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
-from gateway.config import MqttSection
-from gateway.mqtt import (
+from gateway.config.models import MqttSection
+from gateway.inputs.mqtt import (
     BrokerAddress,
     BrokerUrlError,
     InboundMessage,
@@ -102,8 +102,8 @@ def test_last_will_says_offline_when_the_gateway_dies(broker: Broker) -> None:
     script = textwrap.dedent(
         f"""
         import sys, threading
-        from gateway.config import MqttSection
-        from gateway.mqtt import MqttLink
+        from gateway.config.models import MqttSection
+        from gateway.inputs.mqtt import MqttLink
         up = threading.Event()
         link = MqttLink(MqttSection(url={broker.url!r}), {GW!r}, subscriptions=[],
                         on_message=lambda m: None, on_connection=lambda ok: ok and up.set())
@@ -302,7 +302,10 @@ def test_a_raising_callback_is_counted_and_the_loop_keeps_running(
 
     link, _, states = make_link(broker.url, on_message=fragile)
     connected(states)
-    with caplog.at_level(logging.ERROR, logger="gateway.mqtt"), Publisher(broker.url) as device:
+    with (
+        caplog.at_level(logging.ERROR, logger="gateway.inputs.mqtt"),
+        Publisher(broker.url) as device,
+    ):
         device.publish("buttons/b", b"boom", qos=1)
         device.publish("buttons/b", b"fine", qos=1)
         assert payloads(inbox.wait_for(lambda ms: len(ms) >= 1)) == [b"fine"]

@@ -18,15 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
-from firmware_sim.shop import ShopServer
+from firmware_sim.shop.server import ShopServer
 from gateway.clock import Clock, ScaledClock
 from gateway.commerce.base import build_body
 from gateway.commerce.http import HttpCommerce
-from gateway.config import CommerceSection
-from gateway.events import CancelOrder, OrderState, OrderUpdate, PlaceOrder
-from gateway.keys import order_key
-from gateway.outbox import Store
-from gateway.sender import Sender
+from gateway.config.models import CommerceSection
+from gateway.core.events import CancelOrder, OrderState, OrderUpdate, PlaceOrder
+from gateway.core.keys import order_key
+from gateway.engine.sender import Sender
+from gateway.outbox.store import Store
 
 GATEWAY = "test-gateway"
 SKU = "TIDE-PODS-42"

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from firmware_sim.shop import ShopServer
+from firmware_sim.shop.server import ShopServer
 from tests.support.shop import (  # noqa: F401  (fixtures "shop" and "shop_process")
     REPO,
     ShopProcess,

@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from firmware_sim.shop import ShopServer
-from firmware_sim.shop_catalog import DEFAULT_CATALOG, load_catalog
+from firmware_sim.shop.catalog import DEFAULT_CATALOG, load_catalog
+from firmware_sim.shop.server import ShopServer
 
 SKUS = sorted(load_catalog(DEFAULT_CATALOG))
 TRIGGERS = ("press", "threshold", "forecast", "manual")

@@ -22,7 +22,7 @@ import pytest
 
 from devices import DeviceAction, DeviceReading, ParseError, ProfileOptions, get_profile
 from firmware_sim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
-from firmware_sim.shop import ShopServer
+from firmware_sim.shop.server import ShopServer
 from firmware_sim.sim import SimRunner, main
 from tests.support.broker import Broker
 from tests.support.publisher import Publisher, Received, wait_until

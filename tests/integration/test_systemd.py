@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.shop import ShopServer
-from gateway.systemd import Notifier
+from firmware_sim.shop.server import ShopServer
+from gateway.ops.systemd import Notifier
 from tests.support.broker import Broker
 from tests.support.gateway import REPO, GatewayProcess
 from tests.support.publisher import Collector

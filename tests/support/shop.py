@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from firmware_sim.shop import ShopServer
+from firmware_sim.shop.server import ShopServer
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.configload import ConfigError, load_config
+from gateway.config.load import ConfigError, load_config
 
 # Lines 1-8 of most cases. Kept tiny so that the line numbers below are easy to check.
 BASE = """\

@@ -9,7 +9,8 @@ import pytest
 from pydantic import BaseModel
 
 from devices import profile_names
-from gateway.config import (
+from gateway.config.load import load_config, secret_value
+from gateway.config.models import (
     ButtonConfig,
     CommerceSection,
     Config,
@@ -21,7 +22,6 @@ from gateway.config import (
     ProductConfig,
     SensorConfig,
 )
-from gateway.configload import load_config, secret_value
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILES = sorted((ROOT / "config").rglob("*.yaml"))

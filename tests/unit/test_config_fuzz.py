@@ -25,7 +25,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gateway.configload import ConfigError, LoadedConfig, load_config
+from gateway.config.load import ConfigError, LoadedConfig, load_config
 
 SHOP_TOKEN = "tok-7d2f9a1c44e8b0"
 MQTT_PASSWORD = "pw-b81c0e59d3a7"

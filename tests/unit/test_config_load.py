@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.config import Config, check_shop_url, is_loopback_host
-from gateway.configload import (
+from gateway.config.load import (
     LoadedConfig,
     check_command,
     format_duration,
@@ -17,7 +16,8 @@ from gateway.configload import (
     load_config,
     summarize,
 )
-from gateway.yamlpos import YamlSyntaxError, parse_yaml
+from gateway.config.models import Config, check_shop_url, is_loopback_host
+from gateway.config.positions import YamlSyntaxError, parse_yaml
 
 GOOD = """\
 gateway:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from gateway.configload import ConfigError, check_command, load_config, secret_value, summarize
-from gateway.secrets import SubstitutionError, substitute
+from gateway.config.load import ConfigError, check_command, load_config, secret_value, summarize
+from gateway.config.secrets import SubstitutionError, substitute
 
 ENV_TOKEN = "env-tok-9f2c41d7e6"
 FILE_TOKEN = "file-tok-77ab03c5d1"

@@ -10,13 +10,13 @@ import pytest
 
 from gateway.clock import RealClock
 from gateway.commerce import build_body
-from gateway.config import Config
-from gateway.core import Core, Sinks
-from gateway.decide import Rules
-from gateway.events import Feedback, OrderState, Outcome, PlaceOrder, Report
-from gateway.mqtt import InboundMessage
-from gateway.outbox import Store
-from gateway.routing import Router
+from gateway.config.models import Config
+from gateway.core.decide import Rules
+from gateway.core.events import Feedback, OrderState, Outcome, PlaceOrder, Report
+from gateway.engine.decider import Core, Sinks
+from gateway.inputs.mqtt import InboundMessage
+from gateway.inputs.routing import Router
+from gateway.outbox.store import Store
 
 CONFIG = Config.model_validate(
     {

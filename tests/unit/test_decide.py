@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.config import ProductConfig, SensorConfig
-from gateway.decide import Rules, State, decide, next_due
-from gateway.events import (
+from gateway.config.models import ProductConfig, SensorConfig
+from gateway.core.decide import Rules, State, decide, next_due
+from gateway.core.events import (
     Action,
     ButtonEvent,
     CancelOrder,

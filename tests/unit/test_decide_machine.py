@@ -2,7 +2,7 @@
 
 Any sequence of presses (fresh, repeated, redelivered, retained), long presses,
 sensor readings, order status changes, ticks and clock jumps. A tiny model of the
-outbox applies the actions the way gateway.outbox does (intents, local cancels,
+outbox applies the actions the way gateway.outbox.store does (intents, local cancels,
 seen ids), and after every step the invariants of the issue must hold:
 
 * never two open orders of a product under ``one_open_order``;
@@ -18,9 +18,9 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from gateway.config import ProductConfig, SensorConfig
-from gateway.decide import DAY, Rules, State, decide, event_dedupe_key
-from gateway.events import (
+from gateway.config.models import ProductConfig, SensorConfig
+from gateway.core.decide import DAY, Rules, State, decide, event_dedupe_key
+from gateway.core.events import (
     Action,
     ButtonEvent,
     CancelOrder,

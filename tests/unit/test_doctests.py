@@ -27,8 +27,8 @@ def test_docstring_examples(name: str) -> None:
 
 
 def test_noisy_reports_are_limited_but_counted_in_the_next() -> None:
-    from gateway.events import Outcome, Report
-    from gateway.outputs import NoisyReportLimiter
+    from gateway.core.events import Outcome, Report
+    from gateway.outputs.reports import NoisyReportLimiter
 
     limiter = NoisyReportLimiter(burst=1, per_second=1.0)
     bad = Report(Outcome.INVALID, "scale", 0.0, detail="not JSON")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.keys import dedupe_key, order_key
+from gateway.core.keys import dedupe_key, order_key
 
 SECRET = bytes(range(32))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.commerce.base import build_body
-from gateway.events import (
+from gateway.core.events import (
     CancelOrder,
     Episode,
     Feedback,
@@ -26,8 +26,8 @@ from gateway.events import (
     Report,
     SaveEpisode,
 )
-from gateway.outbox import DB_NAME, OutboxMissingError, SchemaTooNewError, Store
-from gateway.queuecli import queue_drop, queue_list, queue_retry
+from gateway.ops.queue import queue_drop, queue_list, queue_retry
+from gateway.outbox.store import DB_NAME, OutboxMissingError, SchemaTooNewError, Store
 
 T0 = 1_700_000_000.0
 
@@ -249,7 +249,7 @@ def test_row_left_sending_by_a_crash_is_resent_with_same_key_and_body(tmp_path: 
     store.close()
     # A real process claims the row and dies mid-request (no cleanup, no close).
     script = (
-        "import os, sys; from gateway.outbox import Store; "
+        "import os, sys; from gateway.outbox.store import Store; "
         "s = Store.open(sys.argv[1]); row = s.claim_next(0.0 + 1e12); "
         "print(row.key); os._exit(9)"
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.config import Config
-from gateway.events import ButtonEvent, InvalidInput, SensorReading
-from gateway.routing import Ignored, Router, SimGpio
+from gateway.config.models import Config
+from gateway.core.events import ButtonEvent, InvalidInput, SensorReading
+from gateway.inputs.routing import Ignored, Router, SimGpio
 
 CONFIG = Config.model_validate(
     {

@@ -1,6 +1,6 @@
 """The sender: drains the outbox into the shop, one order at a time, in order.
 
-Its own thread, its own :class:`~gateway.outbox.Store`. The retry *schedule* lives in
+Its own thread, its own :class:`~gateway.outbox.store.Store`. The retry *schedule* lives in
 the database (``next_attempt_at``), so a restart keeps it; the retry *policy* is
 tenacity's full-jitter exponential backoff:
 
@@ -21,7 +21,7 @@ cancelled; a requested cancel is sent as soon as the order is at the shop.
 >>> import tempfile
 >>> from gateway.clock import RealClock
 >>> from gateway.commerce import HttpCommerce
->>> from gateway.config import CommerceSection
+>>> from gateway.config.models import CommerceSection
 >>> settings = CommerceSection(base_url="http://127.0.0.1:1/api/v1", token="t")
 >>> sender = Sender(tempfile.mkdtemp(), HttpCommerce(settings), RealClock(), settings, print)
 >>> sender.start(); sender.wake(); sender.stop()
@@ -51,9 +51,9 @@ from gateway.commerce.base import (
     TooLate,
     Unclear,
 )
-from gateway.config import CommerceSection
-from gateway.events import OrderState, OrderUpdate
-from gateway.outbox import OrderRow, OutboxError, Store
+from gateway.config.models import CommerceSection
+from gateway.core.events import OrderState, OrderUpdate
+from gateway.outbox.store import OrderRow, OutboxError, Store
 
 log = logging.getLogger(__name__)
 

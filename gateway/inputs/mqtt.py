@@ -25,7 +25,7 @@ persistent session from an older configuration). A message whose hand-over
 raised is *not* acknowledged: the daemon never saw it, so the broker redelivers it
 after the next reconnect.
 
->>> from gateway.config import MqttSection
+>>> from gateway.config.models import MqttSection
 >>> link = MqttLink(MqttSection(), "kitchen", subscriptions=["zigbee2mqtt/+"],
 ...                 on_message=print)
 >>> link.status_topic
@@ -48,8 +48,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from gateway.config import MqttSection
-from gateway.outputs import RateLimitedLog
+from gateway.config.models import MqttSection
+from gateway.outputs.reports import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def check_topic_filter(topic_filter: str) -> None:
     >>> check_topic_filter("a/#/b")
     Traceback (most recent call last):
     ...
-    gateway.mqtt.TopicFilterError: 'a/#/b': '#' is allowed only as the whole last level
+    gateway.inputs.mqtt.TopicFilterError: 'a/#/b': '#' is allowed only as the whole last level
     """
     if not topic_filter:
         raise TopicFilterError("a topic filter must not be empty")
@@ -184,7 +184,7 @@ class _Filters:
 class MqttLink:
     """A persistent MQTT v5 session that hands messages over and acks on request.
 
-    >>> from gateway.config import MqttSection
+    >>> from gateway.config.models import MqttSection
     >>> inbox = []
     >>> link = MqttLink(MqttSection(url="mqtt://127.0.0.1:1883"), "hall",
     ...                 subscriptions=["buttons/#"], on_message=inbox.append)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware_sim.shop_requests import ApiError, OrderRequest
+from firmware_sim.shop.requests import ApiError, OrderRequest
 from gateway.clock import rfc3339
 
 _SCHEMA = """

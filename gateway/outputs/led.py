@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from gpiozero import LED, PWMLED
 
-from gateway.events import LedPattern
+from gateway.core.events import LedPattern
 
 
 @dataclass(frozen=True)

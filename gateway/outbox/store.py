@@ -27,7 +27,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gateway.events import (
+from gateway.core.events import (
     Action,
     CancelOrder,
     Episode,
@@ -247,7 +247,7 @@ class Store:
         """Open (and with ``create``, create) ``state_dir/gateway.db``.
 
         ``durable=False`` is for connections whose writes can be redone after a
-        power cut (the sender's progress, see :mod:`gateway.sender`): their commits
+        power cut (the sender's progress, see :mod:`gateway.engine.sender`): their commits
         skip the fsync, the database stays consistent either way.
         """
         directory = Path(state_dir)

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from gateway.events import OrderState
-from gateway.outbox import OrderRow, OutboxError, Store
+from gateway.core.events import OrderState
+from gateway.outbox.store import OrderRow, OutboxError, Store
 
 KEY_WIDTH = 16
 _RETRYABLE = (OrderState.REJECTED, OrderState.BLOCKED)

@@ -22,7 +22,7 @@ and ``.../state/gateway``. What was announced is remembered in
 ``<state_dir>/homeassistant.json``, so a restart or reload with a smaller config
 clears the entities of removed devices (an empty retained payload).
 
->>> from gateway.config import Config
+>>> from gateway.config.models import Config
 >>> cfg = Config.model_validate({"gateway": {"id": "kitchen"},
 ...     "commerce": {"base_url": "http://127.0.0.1/api"}, "products": {"tea": {"sku": "T"}},
 ...     "buttons": [{"name": "hall", "product": "tea"}]})
@@ -41,10 +41,10 @@ from pathlib import Path
 
 from gateway import __version__
 from gateway.clock import rfc3339
-from gateway.config import Config
-from gateway.decide import State
-from gateway.events import OrderState, Report
-from gateway.outputs import report_json, short_key
+from gateway.config.models import Config
+from gateway.core.decide import State
+from gateway.core.events import OrderState, Report
+from gateway.outputs.reports import report_json, short_key
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ which profile parses it, and how its id (or lack of one) is named.
 Pure: no paho, no clock. The core thread calls :meth:`Router.events` for each
 message the MQTT link hands over.
 
->>> from gateway.config import Config
+>>> from gateway.config.models import Config
 >>> cfg = Config.model_validate({
 ...     "gateway": {"id": "gw"}, "commerce": {"base_url": "http://127.0.0.1/api"},
 ...     "products": {"tea": {"sku": "TEA"}},
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from devices import DeviceAction, DeviceReading, ParseError, Profile, ProfileOptions, get_profile
 from devices._payload import as_event_id, decode_object
-from gateway.config import Config
-from gateway.events import ButtonEvent, Event, InvalidInput, SensorReading
+from gateway.config.models import Config
+from gateway.core.events import ButtonEvent, Event, InvalidInput, SensorReading
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ What a button press means:
   own ``bounce`` setting does (and gpiozero's ``MockPin`` ignores it entirely), so
   a burst of edges within a few milliseconds is one press on every backend.
 
-The LED patterns are described in :mod:`gateway.led`.
+The LED patterns are described in :mod:`gateway.outputs.led`.
 
 gpiozero calls the button handlers from its own threads; they only build the
 event and hand it to ``on_event`` (a non-blocking queue put). They never block
@@ -44,9 +44,9 @@ from gpiozero import LED, PWMLED, Button, Device, Factory, GPIOZeroError
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from gateway.clock import Clock, RealClock
-from gateway.config import ButtonConfig
-from gateway.events import ButtonAction, ButtonEvent, LedPattern
-from gateway.led import play
+from gateway.config.models import ButtonConfig
+from gateway.core.events import ButtonAction, ButtonEvent, LedPattern
+from gateway.outputs.led import play
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class GpioButtons:
     Only buttons with ``gpio:`` set are read (the rest are MQTT devices); any
     button with ``led:`` set gets an LED (a PWMLED with ``led_pwm: true``).
 
-    >>> from gateway.config import ButtonConfig
+    >>> from gateway.config.models import ButtonConfig
     >>> cfg = ButtonConfig(name="laundry", product="detergent", gpio=17, led=27)
     >>> seen = []
     >>> with GpioButtons([cfg], seen.append, pin_factory=make_pin_factory("mock")) as gpio:

@@ -2,7 +2,7 @@
 
 Everything that can trigger an order reaches this one thread through a
 queue: raw MQTT messages (parsed here, not on paho's thread), GPIO presses, the
-sender's status updates, ticks. For each batch it runs :func:`gateway.decide.decide`,
+sender's status updates, ticks. For each batch it runs :func:`gateway.core.decide.decide`,
 commits every durable action in ONE SQLite transaction, and only then acknowledges
 (MQTT PUBACK, LED, the events topic, the log line). Commit before acknowledge,
 always: a crash before the commit means the broker redelivers; a crash after it
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from gateway.clock import Clock
-from gateway.decide import (
+from gateway.core.decide import (
     DAY,
     OpenOrder,
     PlacedOrder,
@@ -36,7 +36,7 @@ from gateway.decide import (
     event_dedupe_key,
     next_due,
 )
-from gateway.events import (
+from gateway.core.events import (
     Action,
     ButtonEvent,
     CancelOrder,
@@ -53,10 +53,10 @@ from gateway.events import (
     SensorReading,
     Tick,
 )
-from gateway.mqtt import InboundMessage
-from gateway.outbox import OutboxError, Store
-from gateway.outputs import RateLimitedLog
-from gateway.routing import Ignored, Routed, Router, SimGpio
+from gateway.inputs.mqtt import InboundMessage
+from gateway.inputs.routing import Ignored, Routed, Router, SimGpio
+from gateway.outbox.store import OutboxError, Store
+from gateway.outputs.reports import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Products that exist, pins used once, unique names, a wired *or* a wireless
 button, and the options a device profile needs. Called by
-:func:`gateway.configload.load_config` after every value has been validated.
+:func:`gateway.config.load.load_config` after every value has been validated.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Any
 
-from gateway.yamlpos import KeyPath
+from gateway.config.positions import KeyPath
 
 if TYPE_CHECKING:
-    from gateway.configload import _Report
+    from gateway.config.load import _Report
 
 # ProfileOptions field -> the config key that sets it, and what to write there.
 _OPTION_KEYS = {
@@ -117,7 +117,7 @@ def _check_wiring(report: _Report, entry: dict[str, Any], base: KeyPath) -> None
 
 
 def _profile_names() -> list[str]:
-    # Imported lazily, as in gateway.config.check_profile_name.
+    # Imported lazily, as in gateway.config.models.check_profile_name.
     from devices import profile_names
 
     return profile_names()

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gateway.clock import rfc3339
-from gateway.outbox import OutboxError, Store
-from gateway.outputs import short_key
+from gateway.outbox.store import OutboxError, Store
+from gateway.outputs.reports import short_key
 
 STATUS_FILE = "status.json"
 WRITE_EVERY = 2.0  # seconds between rewrites by the daemon
@@ -80,7 +80,7 @@ class StateReader:
     threads at once, and scrapes may overlap.
 
     >>> import tempfile
-    >>> from gateway.outbox import Store
+    >>> from gateway.outbox.store import Store
     >>> state_dir = tempfile.mkdtemp()
     >>> Store.open(state_dir).close()
     >>> reader = StateReader(state_dir)

@@ -1,7 +1,7 @@
 """What the reference shop answers: routing, auth, idempotency and injected faults.
 
 Transport-free: :class:`ShopApp` turns a :class:`Request` into a :class:`Response`;
-:mod:`firmware_sim.shop` carries them over HTTP. ``Response.delivery`` tells the
+:mod:`firmware_sim.shop.server` carries them over HTTP. ``Response.delivery`` tells the
 transport to misbehave on purpose (hang up, or cut the body short).
 
 >>> Response.json(200, {"status": "ok"}).body
@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from firmware_sim.shop_catalog import Product
-from firmware_sim.shop_faults import FaultInjector, FaultPlan, FaultSettingError
-from firmware_sim.shop_requests import (
+from firmware_sim.shop.catalog import Product
+from firmware_sim.shop.faults import FaultInjector, FaultPlan, FaultSettingError
+from firmware_sim.shop.requests import (
     ApiError,
     OrderRequest,
     bad_request,
@@ -28,7 +28,7 @@ from firmware_sim.shop_requests import (
     parse_json,
     parse_order,
 )
-from firmware_sim.shop_store import ShopStore, StoreClosedError, StoredResponse
+from firmware_sim.shop.store import ShopStore, StoreClosedError, StoredResponse
 from gateway.clock import Clock
 
 API = "/api/v1"

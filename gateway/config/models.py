@@ -2,7 +2,7 @@
 
 The *shape* lives here as pydantic models. Loading with line numbers, the
 ``PATH:LINE:COL: key.path: what is wrong — how to fix it`` messages, secrets
-and cross-field checks are in :mod:`gateway.configload`.
+and cross-field checks are in :mod:`gateway.config.load`.
 
 Durations are written with a unit (``50ms``, ``60s``, ``10m``, ``2h``, ``7d``)
 and are held as float seconds.
@@ -86,8 +86,8 @@ def check_mqtt_url(url: str) -> str:
         raise ValueError(f"'{url}' has an invalid port — use a number 1-65535") from None
     # The rest is judged by the parser the daemon connects with, so that a URL
     # `check` accepts is never refused at start (a path or a query, say).
-    # Imported here: gateway.mqtt imports this module.
-    from gateway.mqtt import BrokerUrlError, parse_broker_url
+    # Imported here: gateway.inputs.mqtt imports this module.
+    from gateway.inputs.mqtt import BrokerUrlError, parse_broker_url
 
     try:
         parse_broker_url(url)

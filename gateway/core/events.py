@@ -1,7 +1,7 @@
 """Events (what happened) and actions (what to do about it).
 
 Inputs — GPIO, MQTT, virtual buttons, the sender's status reports, timer ticks —
-become *events*. The pure core (:mod:`gateway.decide`) turns ``(state, event, now)``
+become *events*. The pure core (:mod:`gateway.core.decide`) turns ``(state, event, now)``
 into a new state and *actions*, which the adapters carry out. All of these are
 frozen dataclasses: plain data, safe to hand between threads.
 

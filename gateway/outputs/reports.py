@@ -1,6 +1,6 @@
 """How decisions are told: one log line each, and JSON on ``<prefix>/<id>/events``.
 
->>> from gateway.events import Outcome, Report
+>>> from gateway.core.events import Outcome, Report
 >>> r = Report(Outcome.ABSORBED, "laundry", 0.0, "detergent", "e1", detail=None)
 >>> describe(r)
 'laundry: absorbed (detergent) event e1'
@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 
 from gateway.clock import rfc3339
-from gateway.events import Outcome, Report
+from gateway.core.events import Outcome, Report
 
 
 def short_key(key: str | None) -> str | None:

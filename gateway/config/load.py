@@ -4,9 +4,9 @@ Loading runs in passes, and every pass collects instead of stopping, so that an
 installer sees all mistakes at once, each as
 ``PATH:LINE:COL: key.path: what is wrong — how to fix it``:
 
-1. read and compose the YAML, keeping positions (:mod:`gateway.yamlpos`);
-2. fill ``${VAR}`` references and secret files in (:mod:`gateway.secrets`);
-3. validate each value with the pydantic models (:mod:`gateway.config`), turning
+1. read and compose the YAML, keeping positions (:mod:`gateway.config.positions`);
+2. fill ``${VAR}`` references and secret files in (:mod:`gateway.config.secrets`);
+3. validate each value with the pydantic models (:mod:`gateway.config.models`), turning
    pydantic's messages into plain installer English;
 4. check how values relate: products that exist, pins used once, unique names,
    a wired *or* a wireless button, the options a device profile needs.
@@ -29,10 +29,10 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ValidationError
 
-from gateway.config import Config
-from gateway.configrelations import check_relations
-from gateway.configsummary import format_duration, summarize
-from gateway.secrets import (
+from gateway.config.models import Config
+from gateway.config.positions import KeyPath, YamlDocument, YamlSyntaxError, parse_yaml
+from gateway.config.relations import check_relations
+from gateway.config.secrets import (
     SecretFileError,
     SubstitutionError,
     locate_secret_file,
@@ -41,7 +41,7 @@ from gateway.secrets import (
     secret_value,
     substitute,
 )
-from gateway.yamlpos import KeyPath, YamlDocument, YamlSyntaxError, parse_yaml
+from gateway.config.summary import format_duration, summarize
 
 __all__ = [
     "ConfigError",

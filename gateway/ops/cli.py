@@ -17,9 +17,9 @@ from pathlib import Path
 
 from gateway import __version__
 from gateway.clock import make_clock
-from gateway.config import Config
-from gateway.configload import ConfigError, check_command, load_config
-from gateway.logs import setup_logging
+from gateway.config.load import ConfigError, check_command, load_config
+from gateway.config.models import Config
+from gateway.ops.logs import setup_logging
 
 DEFAULT_CONFIG = "/etc/reorder-gateway/gateway.yaml"
 log = logging.getLogger("gateway")
@@ -147,9 +147,9 @@ def _run(args: argparse.Namespace) -> int:
     # Imported here so that `check` and `queue` work without GPIO or MQTT libraries
     # touching the hardware.
     from gateway.daemon import run_gateway
-    from gateway.gpio import GpioError
-    from gateway.mqtt import MqttError
-    from gateway.outbox import OutboxError
+    from gateway.inputs.gpio import GpioError
+    from gateway.inputs.mqtt import MqttError
+    from gateway.outbox.store import OutboxError
 
     try:
         return run_gateway(Path(args.config), make_clock(args.time_scale), demo=args.demo)
@@ -164,8 +164,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _queue(args: argparse.Namespace) -> int:
-    from gateway.outbox import OutboxError
-    from gateway.queuecli import queue_drop, queue_list, queue_retry
+    from gateway.ops.queue import queue_drop, queue_list, queue_retry
+    from gateway.outbox.store import OutboxError
 
     state_dir = _state_dir(args.config)
     if state_dir is None:
@@ -182,7 +182,7 @@ def _queue(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from gateway.status import status_command
+    from gateway.ops.status import status_command
 
     config = _offline_config(args.config)
     if config is None:
@@ -197,7 +197,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _service(args: argparse.Namespace) -> int:
-    from gateway.systemd import InstallError, install_service, uninstall_service
+    from gateway.ops.systemd import InstallError, install_service, uninstall_service
 
     root = Path(args.root)
     try:

@@ -1,7 +1,7 @@
 """The pure decision core: ``decide(state, event, now, rules) -> (state, actions)``.
 
 No I/O, no clock reads, no threads: everything it needs is passed in, everything
-it wants done comes back as actions (:mod:`gateway.events`). That is what lets a
+it wants done comes back as actions (:mod:`gateway.core.events`). That is what lets a
 hypothesis state machine throw any sequence of presses, duplicates, readings,
 deliveries, cancels and clock jumps at it (tests/unit/test_decide_machine.py).
 
@@ -16,7 +16,7 @@ The rules, per product:
 Sensors have hysteresis: below ``reorder_below`` for ``settle`` seconds orders once
 per depletion episode; only a refill above ``rearm_above`` re-arms.
 
->>> from gateway.config import ProductConfig
+>>> from gateway.config.models import ProductConfig
 >>> rules = Rules(gateway_id="gw", secret=b"s" * 32,
 ...               products={"tea": ProductConfig(sku="TEA")}, button_products={"b": "tea"})
 >>> state, actions = decide(State(), ButtonEvent("b", "press", "e1", "mqtt"), 0.0, rules)
@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from gateway.config import Config, ProductConfig, SensorConfig
-from gateway.events import (
+from gateway.config.models import Config, ProductConfig, SensorConfig
+from gateway.core.events import (
     Action,
     ButtonEvent,
     CancelOrder,
@@ -50,7 +50,7 @@ from gateway.events import (
     SensorReading,
     Trigger,
 )
-from gateway.keys import dedupe_key, order_key
+from gateway.core.keys import dedupe_key, order_key
 
 DAY = 86_400.0
 

@@ -40,14 +40,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from firmware_sim.cliargs import positive_number
-from firmware_sim.shop_app import API, Request, Response, ShopApp
-from firmware_sim.shop_catalog import DEFAULT_CATALOG, CatalogError, load_catalog
-from firmware_sim.shop_faults import GARBAGE_KINDS, FaultInjector, Faults, FaultSettingError
-from firmware_sim.shop_requests import MAX_BODY_BYTES, ApiError, bad_request
-from firmware_sim.shop_store import Lifecycle, ShopStore
+from firmware_sim.shop.app import API, Request, Response, ShopApp
+from firmware_sim.shop.catalog import DEFAULT_CATALOG, CatalogError, load_catalog
+from firmware_sim.shop.faults import GARBAGE_KINDS, FaultInjector, Faults, FaultSettingError
+from firmware_sim.shop.requests import MAX_BODY_BYTES, ApiError, bad_request
+from firmware_sim.shop.store import Lifecycle, ShopStore
 from gateway.clock import Clock, make_clock
-from gateway.config import parse_duration
-from gateway.secrets import SecretFileError, read_secret_file
+from gateway.config.models import parse_duration
+from gateway.config.secrets import SecretFileError, read_secret_file
 
 log = logging.getLogger("reorder_shop")
 
@@ -150,7 +150,7 @@ class ShopServer:
         return self._token
 
     def set_faults(self, **knobs: object) -> dict[str, Any]:
-        """Change fault knobs (see :class:`firmware_sim.shop_faults.Faults`); returns all."""
+        """Change fault knobs (see :class:`firmware_sim.shop.faults.Faults`); returns all."""
         return self._injector.update(knobs).as_dict()
 
     def faults(self) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The reference shop: a Reorder API server with fault knobs."""

@@ -1,0 +1,1 @@
+"""The installer's YAML: loading with positions, models, relations, secrets."""

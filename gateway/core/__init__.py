@@ -1,0 +1,1 @@
+"""The pure core: events, every rule, the retry policy. Imports no adapter."""

@@ -1,0 +1,1 @@
+"""Inputs: the MQTT link, GPIO buttons, topic routing."""

@@ -1,0 +1,1 @@
+"""Operations: the command line, queue and status commands, systemd, metrics, logs."""

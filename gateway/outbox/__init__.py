@@ -1,0 +1,1 @@
+"""The SQLite outbox: schema, the writer that applies decisions, read-only views."""

@@ -1,0 +1,1 @@
+"""Outputs: LED patterns, decision reports, Home Assistant."""
