@@ -27,6 +27,11 @@ class Clock(Protocol):
         """Current time, epoch seconds (UTC)."""
         ...
 
+    def monotonic(self) -> float:
+        """Real seconds from an arbitrary start that never jumps: for measuring real
+        durations (latency, debounce, a hung thread), never for dating anything."""
+        ...
+
     def wait(self, event: threading.Event, timeout: float | None) -> bool:
         """Wait for ``event`` up to ``timeout`` clock-seconds; True if it was set."""
         ...
@@ -48,6 +53,9 @@ class RealClock:
 
     def now(self) -> float:
         return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
     def wait(self, event: threading.Event, timeout: float | None) -> bool:
         return event.wait(timeout)
@@ -77,6 +85,10 @@ class ScaledClock:
 
     def now(self) -> float:
         return self._start + (time.monotonic() - self._real_start) * self._scale
+
+    def monotonic(self) -> float:
+        # Real seconds, unscaled: durations measured with it are real durations.
+        return time.monotonic()
 
     def wait(self, event: threading.Event, timeout: float | None) -> bool:
         return event.wait(None if timeout is None else max(0.0, timeout) / self._scale)

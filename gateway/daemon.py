@@ -26,7 +26,9 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -40,7 +42,7 @@ from gateway.config.models import Config
 from gateway.config.secrets import secret_value
 from gateway.core.decide import Rules, State
 from gateway.core.events import Feedback, OrderUpdate, Outcome, PlaceOrder, Report
-from gateway.engine.decider import Core, Reconfigure, Sinks
+from gateway.engine.decider import Core, Decided, Reconfigure
 from gateway.engine.sender import Sender
 from gateway.inputs.gpio import GpioButtons, make_pin_factory
 from gateway.inputs.mqtt import InboundMessage, MqttLink
@@ -62,7 +64,7 @@ HEARTBEAT_STALE = 10.0
 LAST_EVENTS = 10
 
 # Which inputs a decision stands for (the events-in metric). Sensor readings are
-# counted where they arrive (Sinks.reading), so only their failures come from here.
+# counted where they arrive (Decided.readings), so only their failures come from here.
 _EVENT_KIND = {
     Outcome.ORDERED: "press",
     Outcome.HELD: "press",
@@ -137,22 +139,14 @@ class Gateway:
         def body_for(intent: PlaceOrder) -> bytes:
             return build_body(intent, gateway_id)
 
-        sinks = Sinks(
-            report=self._on_report,
-            feedback=self._on_feedback,
-            ack=self._ack,
-            wake_sender=self._wake_sender,
-            sim_gpio=self._on_sim_gpio if sim_gpio else None,
-            reading=self._on_reading,
-            state=self._on_state,
-        )
+        outputs = _DaemonOutputs(self)
         self.core = Core(
             self.store,
             rules,
             router,
             self.clock,
             body_for,
-            sinks,
+            outputs,
             retention=(cfg.limits.dedupe_retention, cfg.limits.history_retention),
         )
         self.sender = Sender(
@@ -500,6 +494,30 @@ class Gateway:
             write_status(Path(cfg.gateway.state_dir), document)
         except OSError as exc:
             log.warning("cannot write the status file: %s", exc)
+
+
+class _DaemonOutputs:
+    """Carries a committed batch out through the gateway's adapters, each guarded."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    def deliver(self, decided: Decided) -> None:
+        gw = self._gateway
+        calls: list[Callable[[], None]] = []
+        calls += [partial(gw._ack, m) for m in decided.acks]
+        calls += [partial(gw._on_feedback, f) for f in decided.feedback]
+        calls += [partial(gw._on_report, r) for r in decided.reports]
+        calls += [partial(gw._on_reading, r.device, r.value) for r in decided.readings]
+        calls += [partial(gw._on_sim_gpio, g) for g in decided.sim_gpio]
+        if decided.wake_sender:
+            calls.append(gw._wake_sender)
+        calls.append(partial(gw._on_state, decided.state))
+        for call in calls:
+            try:
+                call()
+            except Exception:
+                log.exception("an output failed (the decision itself is committed)")
 
 
 def run_gateway(config_path: Path, clock: Clock, *, demo: bool = False) -> int:

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from gateway.clock import Clock
 from gateway.core.decide import (
@@ -77,17 +78,28 @@ class Reconfigure:
 Item = InboundMessage | Event | Reconfigure
 
 
-@dataclass
-class Sinks:
-    """Where the core's results go. Each is called after the commit, never before."""
+@dataclass(frozen=True)
+class Decided:
+    """What one committed batch tells the world, handed to :class:`Outputs` after the
+    commit (never before: commit before acknowledge)."""
 
-    report: Callable[[Report], None]
-    feedback: Callable[[Feedback], None] = lambda _fb: None
-    ack: Callable[[InboundMessage], None] = lambda _message: None
-    wake_sender: Callable[[], None] = lambda: None
-    sim_gpio: Callable[[SimGpio], None] | None = None
-    reading: Callable[[str, float], None] = lambda _name, _value: None
-    state: Callable[[State], None] = lambda _state: None
+    acks: tuple[InboundMessage, ...] = ()
+    reports: tuple[Report, ...] = ()
+    feedback: tuple[Feedback, ...] = ()
+    readings: tuple[SensorReading, ...] = ()
+    sim_gpio: tuple[SimGpio, ...] = ()
+    state: State = field(default_factory=State)
+    wake_sender: bool = False
+
+
+class Outputs(Protocol):
+    """Where the decider's results go: the one seam between deciding and telling."""
+
+    def deliver(self, decided: Decided) -> None:
+        """On the decider thread, after the batch is committed: acknowledge the MQTT
+        messages, show LEDs, publish and log reports, publish readings and state, wake
+        the sender. Must not block and must not raise."""
+        ...
 
 
 @dataclass
@@ -127,7 +139,7 @@ class Core:
         router: Router,
         clock: Clock,
         body_for: Callable[[PlaceOrder], bytes],
-        sinks: Sinks,
+        outputs: Outputs,
         *,
         queue_size: int = 2000,
         retention: tuple[float, float] = (30 * DAY, 90 * DAY),
@@ -137,7 +149,7 @@ class Core:
         self._router = router
         self._clock = clock
         self._body_for = body_for
-        self._sinks = sinks
+        self._outputs = outputs
         self._retention = retention
         self._inbox: queue.Queue[Item] = queue.Queue()
         self._soft_limit = queue_size
@@ -255,10 +267,10 @@ class Core:
                     # Poison: acknowledged, so the broker stops redelivering it and the
                     # in-flight window stays open for everything else.
                     bad = InvalidInput("?", item.topic, "internal error while deciding")
-                    self._report(
-                        Report(Outcome.INVALID, bad.device, self._clock.now(), detail=bad.reason)
+                    report = Report(
+                        Outcome.INVALID, bad.device, self._clock.now(), detail=bad.reason
                     )
-                    _safely(_bind(self._sinks.ack, item))
+                    self._deliver(Decided(acks=(item,), reports=(report,), state=self.state))
 
     def _drain(self) -> None:
         """On stop: decide what is already queued (GPIO presses would otherwise be
@@ -318,7 +330,11 @@ class Core:
         before = self.state
         state = before
         durable: list[Action] = []
-        after: list[Callable[[], None]] = []
+        acks: list[InboundMessage] = []
+        reports: list[Report] = []
+        feedback: list[Feedback] = []
+        readings: list[SensorReading] = []
+        sim_gpio: list[SimGpio] = []
         pending_seen: set[str] = set()
         cancels: dict[str, CancelOrder] = {}
 
@@ -337,11 +353,11 @@ class Core:
                     if isinstance(action, CancelOrder):
                         cancels[action.key] = action
                 elif isinstance(action, Report):
-                    after.append(_bind(self._report, action))
+                    reports.append(action)
                 elif isinstance(action, Feedback):
-                    after.append(_bind(self._sinks.feedback, action))
+                    feedback.append(action)
             if isinstance(event, SensorReading):
-                after.append(_bind2(self._sinks.reading, event.device, event.value))
+                readings.append(event)
 
         for item in items:
             if isinstance(item, Reconfigure):
@@ -350,14 +366,14 @@ class Core:
             if isinstance(item, InboundMessage):
                 for routed in self._route(item):
                     if isinstance(routed, SimGpio):
-                        if self._sinks.sim_gpio is not None:
-                            after.append(_bind(self._sinks.sim_gpio, routed))
+                        sim_gpio.append(routed)
                     elif isinstance(routed, Ignored):
-                        report = Report(Outcome.IGNORED, routed.device, now, detail=routed.detail)
-                        after.append(_bind(self._report, report))
+                        reports.append(
+                            Report(Outcome.IGNORED, routed.device, now, detail=routed.detail)
+                        )
                     else:
                         run(routed)
-                after.append(_bind(self._sinks.ack, item))
+                acks.append(item)
             else:
                 run(item)
 
@@ -367,11 +383,18 @@ class Core:
             self.state = before
             raise
         self.state = state
-        for call in after:
-            _safely(call)
+        self._deliver(
+            Decided(
+                acks=tuple(acks),
+                reports=tuple(reports),
+                feedback=tuple(feedback),
+                readings=tuple(readings),
+                sim_gpio=tuple(sim_gpio),
+                state=state,
+                wake_sender=result is not None and result.wake_sender,
+            )
+        )
         if result is not None:
-            if result.wake_sender:
-                _safely(self._sinks.wake_sender)
             local = [cancels[k] for k in result.local_cancels if k in cancels]
             if local:
                 # Cancelled before leaving: tell the core (and the household) now, as a
@@ -394,10 +417,16 @@ class Core:
                     log.exception("could not tell %d local cancels; queued again", len(updates))
                     for update in updates:
                         self._inbox.put_nowait(update)
-                return
-        # After every batch, not only when the state changed: the readings of the
-        # batch are published with it (Home Assistant).
-        _safely(_bind(self._sinks.state, state))
+
+    def _deliver(self, decided: Decided) -> None:
+        for report in decided.reports:
+            self.counters.by_outcome[report.outcome] = (
+                self.counters.by_outcome.get(report.outcome, 0) + 1
+            )
+        try:
+            self._outputs.deliver(decided)
+        except Exception:
+            log.exception("an output failed (the decision itself is committed)")
 
     def _route(self, item: InboundMessage) -> list[Routed]:
         try:
@@ -410,24 +439,3 @@ class Core:
             # after it and send the same poison again after each reconnect.
             log.exception("could not route a message on %s; reported as invalid", item.topic)
             return [InvalidInput("?", item.topic, "the gateway failed to read this message")]
-
-    def _report(self, report: Report) -> None:
-        self.counters.by_outcome[report.outcome] = (
-            self.counters.by_outcome.get(report.outcome, 0) + 1
-        )
-        self._sinks.report(report)
-
-
-def _bind(fn: Callable[[object], None] | Callable[..., None], arg: object) -> Callable[[], None]:
-    return lambda: fn(arg)
-
-
-def _bind2(fn: Callable[..., None], a: object, b: object) -> Callable[[], None]:
-    return lambda: fn(a, b)
-
-
-def _safely(call: Callable[[], None]) -> None:
-    try:
-        call()
-    except Exception:
-        log.exception("an output failed (the decision itself is committed)")

@@ -13,7 +13,7 @@ from gateway.commerce import build_body
 from gateway.config.models import Config
 from gateway.core.decide import Rules
 from gateway.core.events import Feedback, OrderState, Outcome, PlaceOrder, Report
-from gateway.engine.decider import Core, Sinks
+from gateway.engine.decider import Core, Decided
 from gateway.inputs.mqtt import InboundMessage
 from gateway.inputs.routing import Router
 from gateway.outbox.store import Store
@@ -37,7 +37,7 @@ CONFIG = Config.model_validate(
 
 
 class Recorder:
-    """Sinks that remember what happened, and what the database held at that moment."""
+    """Outputs that remember what happened, and what the database held at that moment."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
@@ -53,8 +53,18 @@ class Recorder:
         finally:
             reader.close()
 
-    def sinks(self) -> Sinks:
-        return Sinks(report=self.reports.append, feedback=self.feedback.append, ack=self.ack)
+    def deliver(self, decided: Decided) -> None:
+        for message in decided.acks:
+            self.ack(message)
+        self.reports.extend(decided.reports)
+        self.feedback.extend(decided.feedback)
+
+
+class Discard:
+    """Outputs that tell nobody."""
+
+    def deliver(self, decided: Decided) -> None:
+        pass
 
 
 def make_core(tmp_path: Path) -> tuple[Core, Store, Recorder]:
@@ -66,7 +76,7 @@ def make_core(tmp_path: Path) -> tuple[Core, Store, Recorder]:
         Router.from_config(CONFIG),
         RealClock(),
         lambda intent: build_body(intent, "kitchen"),
-        recorder.sinks(),
+        recorder,
     )
     return core, store, recorder
 
@@ -159,7 +169,7 @@ def test_a_qos0_flood_cannot_crowd_out_presses(tmp_path: Path) -> None:
         Router.from_config(CONFIG),
         RealClock(),
         lambda intent: build_body(intent, "kitchen"),
-        Sinks(report=lambda _r: None),
+        Discard(),
         queue_size=10,
     )
     for mid in range(50):  # not started: nothing drains the queue
