@@ -25,7 +25,6 @@ sys.path.insert(0, str(REPO))
 
 from firmware_sim.shop.server import ShopServer  # noqa: E402
 from gateway.clock import RealClock  # noqa: E402
-from gateway.commerce.base import build_body  # noqa: E402
 from gateway.commerce.http import HttpCommerce  # noqa: E402
 from gateway.config.models import CommerceSection  # noqa: E402
 from gateway.core.events import OrderState, OrderUpdate, PlaceOrder  # noqa: E402
@@ -61,6 +60,7 @@ def intent(store: Store, event_id: str) -> PlaceOrder:
         trigger="press",
         event_id=event_id,
         created_at=time.time(),
+        gateway=GATEWAY,
     )
 
 
@@ -81,7 +81,7 @@ def latency(workdir: Path, n: int) -> list[float]:
     try:
         for i in range(n):
             started = time.perf_counter()
-            store.commit([intent(store, f"lat-{i}")], lambda x: build_body(x, GATEWAY))
+            store.commit([intent(store, f"lat-{i}")])
             sender.wake()
             while updates.get(timeout=30).state is not OrderState.ACCEPTED:
                 pass
@@ -108,7 +108,7 @@ def outage(workdir: Path, n: int) -> tuple[float, float, float]:
     sender.start()
     started = time.perf_counter()
     for i in range(n):
-        store.commit([intent(store, f"out-{i}")], lambda x: build_body(x, GATEWAY))
+        store.commit([intent(store, f"out-{i}")])
         sender.wake()
     queued_in = time.perf_counter() - started
     time.sleep(2.0)  # the sender is probing by now

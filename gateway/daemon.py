@@ -36,23 +36,25 @@ from gpiozero import Factory
 from gpiozero.pins.mock import MockFactory
 
 from gateway.clock import Clock, rfc3339
-from gateway.commerce import build_body, make_backend
+from gateway.commerce import make_backend
 from gateway.config.load import ConfigError, LoadedConfig, load_config
 from gateway.config.models import Config
 from gateway.config.secrets import secret_value
-from gateway.core.decide import Rules, State
-from gateway.core.events import Feedback, OrderUpdate, Outcome, PlaceOrder, Report
+from gateway.core.decide import State
+from gateway.core.events import Feedback, OrderUpdate, Outcome, Report
 from gateway.engine.decider import Core, Decided, Reconfigure
 from gateway.engine.sender import Sender
 from gateway.inputs.gpio import GpioButtons, make_pin_factory
 from gateway.inputs.mqtt import InboundMessage, MqttLink
 from gateway.inputs.routing import Router, SimGpio
 from gateway.ops.metrics import Health, Metrics, ObservabilityServer, Snapshot
-from gateway.ops.status import WRITE_EVERY, OutboxSnapshot, StateReader, write_status
+from gateway.ops.status import WRITE_EVERY, write_status
 from gateway.ops.systemd import Notifier
 from gateway.outbox.store import Store
+from gateway.outbox.views import OutboxSnapshot, StateReader
 from gateway.outputs.homeassistant import HomeAssistantBridge
 from gateway.outputs.reports import NoisyReportLimiter, describe, report_payload
+from gateway.wiring import rules_from_config
 
 log = logging.getLogger(__name__)
 decisions = logging.getLogger("gateway.decisions")
@@ -133,19 +135,14 @@ class Gateway:
         if self.options.demo and not sim_gpio:
             log.warning("--demo given but GPIO is not on the mock pin factory: sim/gpio stays off")
         router = Router.from_config(cfg, sim_gpio=sim_gpio)
-        rules = Rules.from_config(cfg, secret)
+        rules = rules_from_config(cfg, secret)
         gateway_id = cfg.gateway.id
-
-        def body_for(intent: PlaceOrder) -> bytes:
-            return build_body(intent, gateway_id)
-
         outputs = _DaemonOutputs(self)
         self.core = Core(
             self.store,
             rules,
             router,
             self.clock,
-            body_for,
             outputs,
             retention=(cfg.limits.dedupe_retention, cfg.limits.history_retention),
         )
@@ -274,7 +271,7 @@ class Gateway:
         )
         sim_gpio = self.options.demo and isinstance(self._factory, MockFactory)
         router = Router.from_config(merged, sim_gpio=sim_gpio)
-        rules = Rules.from_config(merged, self.store.secret())
+        rules = rules_from_config(merged, self.store.secret())
         if self.gpio is not None:
             self.gpio.close()
         self.gpio = GpioButtons(

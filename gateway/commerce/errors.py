@@ -15,6 +15,7 @@ Exception tree::
     ├── ShopStatusError             the shop answered with an error status
     │   ├── ShopBusyError           408, 409, 429, 5xx: try again later (retry_after)
     │   ├── NotAuthorizedError      401, 403: credentials are wrong; try again slowly
+    │   ├── ShopRedirectError       3xx: base_url points at the wrong place (never followed)
     │   └── RequestRefusedError     400, 404, 422 and other 4xx: never going to work
     └── UnreadableResponseError     a success status whose body we cannot use
 
@@ -71,6 +72,10 @@ class ShopBusyError(ShopStatusError):
 
 class NotAuthorizedError(ShopStatusError):
     """The token was refused."""
+
+
+class ShopRedirectError(ShopStatusError):
+    """The shop redirected us: a configuration problem, never followed or retried fast."""
 
 
 class RequestRefusedError(ShopStatusError):

@@ -31,6 +31,7 @@ from gateway.commerce.base import (
     Blocked,
     Cancelled,
     CancelResult,
+    Misconfigured,
     PlaceResult,
     Rejected,
     Retry,
@@ -38,6 +39,7 @@ from gateway.commerce.base import (
     StatusResult,
     TooLate,
     Unclear,
+    build_body,
 )
 from gateway.commerce.errors import (
     CommerceConfigError,
@@ -45,6 +47,7 @@ from gateway.commerce.errors import (
     NotAuthorizedError,
     RequestRefusedError,
     ShopBusyError,
+    ShopRedirectError,
     ShopStatusError,
     ShopTimeoutError,
     ShopUnreachableError,
@@ -52,7 +55,7 @@ from gateway.commerce.errors import (
     UnreadableResponseError,
 )
 from gateway.config.models import CommerceSection
-from gateway.core.events import OrderState
+from gateway.core.events import OrderState, PlaceOrder
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +162,7 @@ class HttpCommerce:
     >>> from gateway.config.models import CommerceSection
     >>> s = CommerceSection(base_url="http://127.0.0.1:1/api/v1", token="t", connect_timeout="1s")
     >>> with HttpCommerce(s) as shop:
-    ...     shop.place_order("rg1_k", b"{}").unreachable
+    ...     shop.get_order("ord_1").unreachable
     True
     """
 
@@ -206,9 +209,9 @@ class HttpCommerce:
 
     # ------------------------------------------------------------------ the API
 
-    def place_order(self, key: str, body: bytes) -> PlaceResult:
+    def place_order(self, intent: PlaceOrder) -> PlaceResult:
         try:
-            response = self._send("POST", "/orders", key=key, body=body)
+            response = self._send("POST", "/orders", key=intent.key, body=build_body(intent))
             document = _json_object(response)
             return Accepted(
                 shop_order_id=_order_id(document),
@@ -301,15 +304,16 @@ class HttpCommerce:
             return ShopBusyError(status, message, code, retry_after)
         if response.is_redirect or status < 400:
             target = response.headers.get("Location", "?")
-            return ShopBusyError(
-                status, f"unexpected redirect to {target} — check commerce.base_url", code
-            )
+            return ShopRedirectError(status, f"HTTP {status} redirect to {target}", code)
         return RequestRefusedError(status, message, code)
 
 
 def _classify(
     exc: TransportError | ShopStatusError | UnreadableResponseError | CommerceConfigError,
-) -> Retry | Blocked | Rejected | Unclear:
+) -> Retry | Blocked | Rejected | Unclear | Misconfigured:
+    if isinstance(exc, ShopRedirectError):
+        # Never followed and never retried as if the shop were busy: base_url is wrong.
+        return Misconfigured(f"the shop answered {exc.message} — check commerce.base_url")
     if isinstance(exc, TransportError):
         return Retry(str(exc), unreachable=True)
     if isinstance(exc, ShopBusyError):

@@ -16,9 +16,9 @@ The rules, per product:
 Sensors have hysteresis: below ``reorder_below`` for ``settle`` seconds orders once
 per depletion episode; only a refill above ``rearm_above`` re-arms.
 
->>> from gateway.config.models import ProductConfig
+>>> from gateway.core.rules import ProductRules
 >>> rules = Rules(gateway_id="gw", secret=b"s" * 32,
-...               products={"tea": ProductConfig(sku="TEA")}, button_products={"b": "tea"})
+...               products={"tea": ProductRules(sku="TEA")}, button_products={"b": "tea"})
 >>> state, actions = decide(State(), ButtonEvent("b", "press", "e1", "mqtt"), 0.0, rules)
 >>> [type(a).__name__ for a in actions]
 ['PlaceOrder', 'RememberEvent', 'Report', 'Feedback']
@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from gateway.config.models import Config, ProductConfig, SensorConfig
 from gateway.core.events import (
     Action,
     ButtonEvent,
@@ -43,6 +42,7 @@ from gateway.core.events import (
     OrderUpdate,
     Outcome,
     PlaceOrder,
+    ReleaseHeld,
     RememberEvent,
     Report,
     Rule,
@@ -51,6 +51,8 @@ from gateway.core.events import (
     Trigger,
 )
 from gateway.core.keys import dedupe_key, order_key
+from gateway.core.lifecycle import hold_ended
+from gateway.core.rules import ProductRules, Rules, SensorRules
 
 DAY = 86_400.0
 
@@ -65,6 +67,7 @@ class OpenOrder:
     state: OrderState
     created_at: float
     cancel_requested: bool = False
+    hold_until: float | None = None  # a held order is released to the sender then
 
 
 @dataclass(frozen=True)
@@ -86,31 +89,6 @@ class State:
     episodes: Mapping[str, Episode] = field(default_factory=dict)
     # Last time each (device, action) of an id-less family was acted on.
     recent: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The parts of the config the core needs, plus the key secret."""
-
-    gateway_id: str
-    secret: bytes
-    products: Mapping[str, ProductConfig]
-    button_products: Mapping[str, str] = field(default_factory=dict)
-    sensors: Mapping[str, SensorConfig] = field(default_factory=dict)
-    max_orders_per_day: int = 10
-    dedupe_window: float = 2.0
-
-    @classmethod
-    def from_config(cls, config: Config, secret: bytes) -> Rules:
-        return cls(
-            gateway_id=config.gateway.id,
-            secret=secret,
-            products=dict(config.products),
-            button_products={b.name: b.product for b in config.buttons},
-            sensors={s.name: s for s in config.sensors},
-            max_orders_per_day=config.limits.max_orders_per_day,
-            dedupe_window=config.limits.dedupe_window,
-        )
 
 
 Decision = tuple[State, list[Action]]
@@ -236,10 +214,14 @@ def _order(
         event_id=event_id,
         created_at=now,
         hold_until=hold_until,
+        gateway=rules.gateway_id,
     )
     state = replace(
         state,
-        open_orders=(*state.open_orders, OpenOrder(key, product, device, order_state, now)),
+        open_orders=(
+            *state.open_orders,
+            OpenOrder(key, product, device, order_state, now, hold_until=hold_until),
+        ),
         placed=(*placed, PlacedOrder(key, product, cfg.quantity, now)),
     )
     outcome = Outcome.HELD if hold_until is not None else Outcome.ORDERED
@@ -248,7 +230,7 @@ def _order(
 
 
 def _blocking_rule(
-    state: State, product: str, cfg: ProductConfig, now: float, rules: Rules
+    state: State, product: str, cfg: ProductRules, now: float, rules: Rules
 ) -> Rule | None:
     if cfg.one_open_order and any(o.product == product for o in state.open_orders):
         return Rule.ONE_OPEN_ORDER
@@ -316,7 +298,7 @@ def _reading(state: State, event: SensorReading, now: float, rules: Rules, seen:
     return state, actions
 
 
-def _maybe_settled(state: State, sensor: SensorConfig, now: float, rules: Rules) -> Decision:
+def _maybe_settled(state: State, sensor: SensorRules, now: float, rules: Rules) -> Decision:
     episode = state.episodes[sensor.name]
     if episode.phase != "settling" or episode.below_since is None:
         return state, []
@@ -365,11 +347,30 @@ def _tick(state: State, now: float, rules: Rules) -> Decision:
             continue
         state, more = _maybe_settled(state, sensor, now, rules)
         actions.extend(more)
+    state, released = _release_held(state, now)
+    actions.extend(released)
     recent = {k: t for k, t in state.recent.items() if now - t < rules.dedupe_window}
     placed = tuple(p for p in state.placed if now - p.at < DAY)
     if len(recent) != len(state.recent) or len(placed) != len(state.placed):
         state = replace(state, recent=recent, placed=placed)
     return state, actions
+
+
+def _release_held(state: State, now: float) -> Decision:
+    """Held orders whose confirm window is over go to the sender (a cancel inside the
+    window has already removed them)."""
+    due = [
+        o
+        for o in state.open_orders
+        if o.state is OrderState.HELD and not o.cancel_requested and hold_ended(o.hold_until, now)
+    ]
+    if not due:
+        return state, []
+    keys = {o.key for o in due}
+    open_orders = tuple(
+        replace(o, state=OrderState.QUEUED) if o.key in keys else o for o in state.open_orders
+    )
+    return replace(state, open_orders=open_orders), [ReleaseHeld(o.key) for o in due]
 
 
 _UPDATE_PATTERNS = {
@@ -417,7 +418,8 @@ def _order_update(state: State, update: OrderUpdate, now: float) -> Decision:
 
 
 def next_due(state: State, now: float, rules: Rules) -> float | None:
-    """When the core next needs a Tick (a settling sensor or a stale check), or None."""
+    """When the core next needs a Tick (a settling sensor, a stale check, the end of a
+    confirm window), or None."""
     due: list[float] = []
     for name, sensor in rules.sensors.items():
         episode = state.episodes.get(name)
@@ -427,4 +429,9 @@ def next_due(state: State, now: float, rules: Rules) -> float | None:
             due.append(episode.below_since + sensor.settle)
         if not episode.stale_reported:
             due.append(episode.last_seen + sensor.stale_after + 0.001)
+    due.extend(
+        o.hold_until
+        for o in state.open_orders
+        if o.state is OrderState.HELD and not o.cancel_requested and o.hold_until is not None
+    )
     return min(due) if due else None

@@ -12,7 +12,7 @@ frozen dataclasses: plain data, safe to hand between threads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
@@ -158,7 +158,11 @@ class LedPattern(StrEnum):
 
 @dataclass(frozen=True)
 class PlaceOrder:
-    """Commit an order intent to the outbox (state ``held`` or ``queued``)."""
+    """Commit an order intent to the outbox (state ``held`` or ``queued``).
+
+    The intent is complete: every shop backend builds its requests from these fields
+    alone, so the same intent always gives the same request (replays under one key).
+    """
 
     key: str
     product: str
@@ -169,6 +173,14 @@ class PlaceOrder:
     event_id: str
     created_at: float
     hold_until: float | None = None
+    gateway: str = field(kw_only=True)  # the gateway's id, named as the order's source
+
+
+@dataclass(frozen=True)
+class ReleaseHeld:
+    """A held order's confirm window has passed: it is queued for the sender."""
+
+    key: str
 
 
 @dataclass(frozen=True)
@@ -220,7 +232,7 @@ class Feedback:
     pattern: LedPattern
 
 
-Action = PlaceOrder | CancelOrder | RememberEvent | SaveEpisode | Report | Feedback
+Action = PlaceOrder | ReleaseHeld | CancelOrder | RememberEvent | SaveEpisode | Report | Feedback
 
 
 # --------------------------------------------------------------------------- state pieces

@@ -47,3 +47,12 @@ def dedupe_key(device: str, event_id: str) -> str:
     if len(event_id) > _MAX_READABLE_EVENT_ID:
         event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()
     return f"{len(device)}:{device}:{event_id}"
+
+
+def short_key(key: str) -> str:
+    """The first 12 characters of an order key: enough to find it, short in logs.
+
+    >>> short_key("rg1_0123456789abcdef")
+    'rg1_01234567'
+    """
+    return key[:12]

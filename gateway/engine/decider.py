@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -31,7 +28,6 @@ from gateway.core.decide import (
     DAY,
     OpenOrder,
     PlacedOrder,
-    Rules,
     State,
     decide,
     event_dedupe_key,
@@ -48,12 +44,14 @@ from gateway.core.events import (
     OrderUpdate,
     Outcome,
     PlaceOrder,
+    ReleaseHeld,
     RememberEvent,
     Report,
     SaveEpisode,
     SensorReading,
     Tick,
 )
+from gateway.core.rules import Rules
 from gateway.inputs.mqtt import InboundMessage
 from gateway.inputs.routing import Ignored, Routed, Router, SimGpio
 from gateway.outbox.store import OutboxError, Store
@@ -61,7 +59,7 @@ from gateway.outputs.reports import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
-_DURABLE = (PlaceOrder, CancelOrder, RememberEvent, SaveEpisode)
+_DURABLE = (PlaceOrder, ReleaseHeld, CancelOrder, RememberEvent, SaveEpisode)
 _RESYNC_EVERY = 30.0  # real seconds: pick up `queue retry/drop` done from the CLI
 _PRUNE_EVERY = 3600.0  # clock seconds (divided by the time scale in real time)
 _COMMIT_BACKOFF_MAX = 30.0
@@ -74,6 +72,12 @@ class Reconfigure:
     rules: Rules
     router: Router
 
+
+class _Wake:
+    """Put in the queue by :meth:`Core.stop`: ends the wait at once."""
+
+
+_WAKE = _Wake()
 
 Item = InboundMessage | Event | Reconfigure
 
@@ -112,7 +116,9 @@ class CoreCounters:
 def load_state(store: Store, now: float) -> State:
     """Rebuild the core's cache from the outbox (start, and periodic resync)."""
     open_orders = tuple(
-        OpenOrder(r.key, r.product, r.device, r.state, r.created_at, r.cancel_requested)
+        OpenOrder(
+            r.key, r.product, r.device, r.state, r.created_at, r.cancel_requested, r.hold_until
+        )
         for r in store.open_orders()
     )
     placed = tuple(
@@ -138,7 +144,6 @@ class Core:
         rules: Rules,
         router: Router,
         clock: Clock,
-        body_for: Callable[[PlaceOrder], bytes],
         outputs: Outputs,
         *,
         queue_size: int = 2000,
@@ -148,21 +153,28 @@ class Core:
         self._rules = rules
         self._router = router
         self._clock = clock
-        self._body_for = body_for
         self._outputs = outputs
         self._retention = retention
-        self._inbox: queue.Queue[Item] = queue.Queue()
+        self._inbox: queue.Queue[Item | _Wake] = queue.Queue()
         self._soft_limit = queue_size
         self._full_log = RateLimitedLog(log)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.counters = CoreCounters()
         self.state = load_state(store, clock.now())
-        self._last_resync = time.monotonic()
+        self._last_resync = self._clock.monotonic()
         self._last_prune = 0.0
-        # Monotonic time of the loop's last turn (it turns at least once a second when
-        # healthy): the systemd watchdog is fed only while this stays fresh.
-        self.heartbeat = time.monotonic()
+        # Monotonic time at which the batch in hand was taken; None while waiting.
+        self._busy_since: float | None = None
+
+    @property
+    def heartbeat(self) -> float:
+        """Monotonic time the loop last showed it is not stuck: now while it waits for
+        work, the start of the batch in hand while it decides. The systemd watchdog is
+        fed only while this stays fresh, so a hung commit gets the service restarted
+        — without the loop turning on a timer to prove it is alive."""
+        busy = self._busy_since
+        return self._clock.monotonic() if busy is None else busy
 
     # ------------------------------------------------------------------ feeding
 
@@ -200,6 +212,7 @@ class Core:
     def stop(self, timeout: float = 3.0) -> None:
         """Stop taking input; finishes the batch in hand (it is committed or not at all)."""
         self._stop.set()
+        self._inbox.put_nowait(_WAKE)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -209,7 +222,6 @@ class Core:
         backoff = 0.5
         pending: list[Item] = []
         while not self._stop.is_set():
-            self.heartbeat = time.monotonic()
             try:
                 # Every turn, not only when idle: a steady stream of messages (a press
                 # every 0.5 s) would otherwise starve pruning and the CLI resync forever.
@@ -218,10 +230,11 @@ class Core:
                     pending = self._next_batch()
                     if not pending:
                         continue
+                self._busy_since = self._clock.monotonic()
                 self.process(pending)
                 pending = []
                 backoff = 0.5
-            except (sqlite3.Error, OutboxError, OSError) as exc:
+            except OutboxError as exc:
                 # Disk full, I/O error, locked database: nothing was acknowledged and
                 # the state was rolled back. Keep the batch and try again.
                 self.counters.commit_failures += 1
@@ -238,25 +251,33 @@ class Core:
                 )
                 self._process_singly(pending)
                 pending = []
+            finally:
+                self._busy_since = None
         self._drain()
 
     def _next_batch(self) -> list[Item]:
         first = self._next_item()
         if first is None:
             return []
-        batch = [first]
-        while len(batch) < self.MAX_BATCH:
+        return [first, *self._take(self.MAX_BATCH - 1)]
+
+    def _take(self, most: int) -> list[Item]:
+        """Up to ``most`` items already queued, without waiting."""
+        taken: list[Item] = []
+        while len(taken) < most:
             try:
-                batch.append(self._inbox.get_nowait())
+                item = self._inbox.get_nowait()
             except queue.Empty:
                 break
-        return batch
+            if not isinstance(item, _Wake):
+                taken.append(item)
+        return taken
 
     def _process_singly(self, items: list[Item]) -> None:
         for item in items:
             try:
                 self.process([item])
-            except (sqlite3.Error, OutboxError, OSError) as exc:
+            except OutboxError as exc:
                 # The database failed on its own: back in the queue, the normal path
                 # retries it with backoff.
                 log.error("could not commit %s (%s); queued again", type(item).__name__, exc)
@@ -275,14 +296,9 @@ class Core:
     def _drain(self) -> None:
         """On stop: decide what is already queued (GPIO presses would otherwise be
         lost; MQTT messages not acknowledged come again after the restart)."""
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            batch: list[Item] = []
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    batch.append(self._inbox.get_nowait())
-                except queue.Empty:
-                    break
+        deadline = self._clock.monotonic() + 1.0
+        while self._clock.monotonic() < deadline:
+            batch = self._take(self.MAX_BATCH)
             if not batch:
                 return
             try:
@@ -292,21 +308,32 @@ class Core:
                 return
 
     def _next_item(self) -> Item | None:
+        """The next item, or a Tick when a rule's time is due; None when housekeeping
+        is due (or on stop). Waits exactly that long: no polling."""
         now = self._clock.now()
         due = self._next_due(now)
-        timeout = 1.0 if due is None else max(0.0, (due - now) / self._clock.scale)
+        timeout = self._until_housekeeping()
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - now) / self._clock.scale))
         try:
-            return self._inbox.get(timeout=min(timeout, 1.0))
+            item = self._inbox.get(timeout=timeout)
         except queue.Empty:
             if due is not None and self._clock.now() >= due:
                 return Tick()
             return None
+        return None if isinstance(item, _Wake) else item
+
+    def _until_housekeeping(self) -> float:
+        mono = self._clock.monotonic()
+        resync = self._last_resync + _RESYNC_EVERY - mono
+        prune = self._last_prune + _PRUNE_EVERY / self._clock.scale - mono
+        return max(0.0, min(resync, prune))
 
     def _next_due(self, now: float) -> float | None:
         return next_due(self.state, now, self._rules)
 
     def _housekeeping(self) -> None:
-        mono = time.monotonic()
+        mono = self._clock.monotonic()
         try:
             if mono - self._last_resync >= _RESYNC_EVERY:
                 self._last_resync = mono
@@ -319,7 +346,7 @@ class Core:
                 removed = self._store.prune(self._clock.now(), *self._retention)
                 if removed:
                     log.info("pruned %d old event ids and finished orders", removed)
-        except (sqlite3.Error, OutboxError) as exc:
+        except OutboxError as exc:
             log.warning("housekeeping skipped: %s", exc)
 
     # ------------------------------------------------------------------ one batch
@@ -378,10 +405,25 @@ class Core:
                 run(item)
 
         try:
-            result = self._store.commit(durable, self._body_for, now=now) if durable else None
+            result = self._store.commit(durable, now=now) if durable else None
         except BaseException:
             self.state = before
             raise
+        if result is not None and result.local_cancels:
+            # Cancelled before they left, in this very commit: the core tells the
+            # household now (reports and LEDs only; nothing more to write).
+            for key in result.local_cancels:
+                c = cancels[key]
+                update = OrderUpdate(
+                    c.key,
+                    c.product,
+                    c.device,
+                    OrderState.CANCELLED,
+                    reason="cancelled before it was sent",
+                )
+                state, told = decide(state, update, now, self._rules)
+                reports.extend(a for a in told if isinstance(a, Report))
+                feedback.extend(a for a in told if isinstance(a, Feedback))
         self.state = state
         self._deliver(
             Decided(
@@ -394,29 +436,6 @@ class Core:
                 wake_sender=result is not None and result.wake_sender,
             )
         )
-        if result is not None:
-            local = [cancels[k] for k in result.local_cancels if k in cancels]
-            if local:
-                # Cancelled before leaving: tell the core (and the household) now, as a
-                # batch of its own. This batch is committed and acknowledged already, so
-                # a failure there must not reach the caller (which would decide this
-                # batch again): the updates go back in the queue instead.
-                updates: list[Item] = [
-                    OrderUpdate(
-                        c.key,
-                        c.product,
-                        c.device,
-                        OrderState.CANCELLED,
-                        reason="cancelled before it was sent",
-                    )
-                    for c in local
-                ]
-                try:
-                    self.process(updates)
-                except Exception:
-                    log.exception("could not tell %d local cancels; queued again", len(updates))
-                    for update in updates:
-                        self._inbox.put_nowait(update)
 
     def _deliver(self, decided: Decided) -> None:
         for report in decided.reports:

@@ -14,10 +14,10 @@ True
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TextIO
 
+from gateway.clock import Clock, RealClock
 from gateway.core.events import OrderState
 from gateway.outbox.store import OrderRow, OutboxError, Store
 
@@ -99,8 +99,10 @@ def queue_list(state_dir: str | Path, out: TextIO, now: float) -> int:
     return 0
 
 
-def queue_retry(state_dir: str | Path, key_prefix: str, out: TextIO) -> int:
-    """Put a rejected or blocked order back in the queue (attempts reset)."""
+def queue_retry(
+    state_dir: str | Path, key_prefix: str, out: TextIO, *, clock: Clock | None = None
+) -> int:
+    """Put a rejected or blocked order back in the queue (attempts reset), due now."""
     store = _open(state_dir, out)
     if store is None:
         return 1
@@ -115,7 +117,7 @@ def queue_retry(state_dir: str | Path, key_prefix: str, out: TextIO) -> int:
                 file=out,
             )
             return 1
-        if not store.requeue(row.key, time.time()):
+        if not store.requeue(row.key, (clock or RealClock()).now()):
             print(f"order {row.key[:KEY_WIDTH]} changed meanwhile; look again", file=out)
             return 1
     finally:

@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.clock import rfc3339
 from gateway.outbox.store import OutboxError, Store
-from gateway.outputs.reports import short_key
+from gateway.outbox.views import OutboxSnapshot, read_outbox
 
 STATUS_FILE = "status.json"
 WRITE_EVERY = 2.0  # seconds between rewrites by the daemon
@@ -36,101 +32,6 @@ STALE_AFTER = 15.0  # an older file means the gateway is not running (or hangs)
 EXIT_RUNNING = 0
 EXIT_NO_STATE = 1
 EXIT_NOT_RUNNING = 3  # as `systemctl status` says of an inactive unit
-
-
-@dataclass(frozen=True)
-class OutboxSnapshot:
-    """What the outbox holds right now.
-
-    >>> OutboxSnapshot(0, None, {}, ()).queue_depth
-    0
-    """
-
-    queue_depth: int
-    oldest_queued_age: float | None
-    by_state: Mapping[str, int]
-    open_orders: Sequence[Mapping[str, object]]
-
-
-def read_outbox(store: Store, now: float) -> OutboxSnapshot:
-    open_orders = [
-        {
-            "product": r.product,
-            "state": r.state.value,
-            "order": short_key(r.key),
-            "device": r.device,
-            "created_at": rfc3339(r.created_at),
-            "attempts": r.attempts,
-            "last_error": r.last_error,
-        }
-        for r in store.open_orders()
-    ]
-    return OutboxSnapshot(
-        queue_depth=store.queue_depth(),
-        oldest_queued_age=store.oldest_queued_age(now),
-        by_state={s.value: n for s, n in store.count_by_state().items()},
-        open_orders=open_orders,
-    )
-
-
-class StateReader:
-    """Read-only questions to the outbox from any thread (scrapes, the status file).
-
-    One connection behind a lock: a :class:`Store` must not be used by two
-    threads at once, and scrapes may overlap.
-
-    >>> import tempfile
-    >>> from gateway.outbox.store import Store
-    >>> state_dir = tempfile.mkdtemp()
-    >>> Store.open(state_dir).close()
-    >>> reader = StateReader(state_dir)
-    >>> reader.snapshot(0.0).queue_depth
-    0
-    >>> reader.close()
-    """
-
-    def __init__(self, state_dir: str | Path) -> None:
-        self._state_dir = Path(state_dir)
-        self._lock = threading.Lock()
-        self._store: Store | None = None
-        self._closed = False
-
-    def snapshot(self, now: float) -> OutboxSnapshot:
-        with self._lock:
-            return read_outbox(self._open(), now)
-
-    def last_orders(self) -> dict[str, float]:
-        """Creation time of each product's newest order that was not refused or cancelled."""
-        with self._lock:
-            latest: dict[str, float] = {}
-            for row in self._open().list_orders(limit=500):
-                if not row.state.was_bought or row.product in latest:
-                    continue
-                latest[row.product] = row.created_at
-            return latest
-
-    def is_open(self) -> bool:
-        """True while the database answers (readiness)."""
-        try:
-            with self._lock:
-                self._open().queue_depth()
-        except Exception:  # any failure means "not ready"; the reason is the caller's
-            return False
-        return True
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._store is not None:
-                self._store.close()
-                self._store = None
-
-    def _open(self) -> Store:
-        if self._closed:
-            raise OutboxError("the state database is closed (the gateway is stopping)")
-        if self._store is None:
-            self._store = Store.open(self._state_dir, create=False)
-        return self._store
 
 
 def write_status(state_dir: Path, document: Mapping[str, Any]) -> None:
@@ -258,7 +159,7 @@ def status_command(
         return EXIT_RUNNING
     try:
         store = Store.open(state_dir, create=False)
-    except (OutboxError, OSError, sqlite3.Error) as exc:
+    except (OutboxError, OSError) as exc:
         out.write(
             f"reorder-gateway {gateway_id}: NOT running, and {exc} — it has never run with "
             f"gateway.state_dir {state_dir} (or that directory is not readable by you)\n"

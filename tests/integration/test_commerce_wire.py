@@ -17,11 +17,21 @@ import httpx
 import pytest
 
 from gateway import __version__
-from gateway.commerce.base import Accepted, Blocked, Rejected, Retry, Status, TooLate, Unclear
+from gateway.commerce.base import (
+    Accepted,
+    Blocked,
+    Misconfigured,
+    Rejected,
+    Retry,
+    Status,
+    TooLate,
+    Unclear,
+    build_body,
+)
 from gateway.commerce.errors import CommerceConfigError
 from gateway.commerce.http import MAX_RETRY_AFTER, HttpCommerce, parse_retry_after
 from gateway.config.models import CommerceSection
-from gateway.core.events import OrderState
+from gateway.core.events import OrderState, PlaceOrder
 
 NOW = 1_800_000_000.0
 TOKEN = "s3cret-token-value"
@@ -36,6 +46,10 @@ def answer(status: int, **kwargs: object) -> Callable[[httpx.Request], httpx.Res
     return lambda request: httpx.Response(status, **kwargs)  # type: ignore[arg-type]
 
 
+def intent(key: str) -> PlaceOrder:
+    return PlaceOrder(key, "soap", "SKU-1", 1, "laundry", "press", "e1", NOW, gateway="kitchen-pi")
+
+
 def http_date(t: float) -> str:
     return format_datetime(datetime.fromtimestamp(t, UTC), usegmt=True)
 
@@ -48,7 +62,7 @@ def test_request_carries_key_token_body_and_user_agent() -> None:
         return httpx.Response(201, json={"id": "ord_1", "status": "accepted"})
 
     with backend(handler) as shop:
-        assert shop.place_order("rg1_abc", b'{"sku":"X"}') == Accepted("ord_1")
+        assert shop.place_order(intent("rg1_abc")) == Accepted("ord_1")
     (request,) = seen
     assert request.method == "POST"
     assert str(request.url) == "https://shop.test/api/v1/orders"
@@ -56,20 +70,20 @@ def test_request_carries_key_token_body_and_user_agent() -> None:
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["User-Agent"] == f"reorder-gateway/{__version__}"
-    assert request.content == b'{"sku":"X"}'
+    assert request.content == build_body(intent("rg1_abc"))
 
 
 def test_replay_is_marked() -> None:
     handler = answer(200, json={"id": "ord_7"}, headers={"Idempotent-Replayed": "true"})
     with backend(handler) as shop:
-        assert shop.place_order("k", b"{}") == Accepted("ord_7", replayed=True)
+        assert shop.place_order(intent("k")) == Accepted("ord_7", replayed=True)
 
 
 def test_retry_after_as_http_date_is_measured_against_the_server_date() -> None:
     server_now = NOW + 3600  # the shop's clock is an hour ahead of ours
     headers = {"Retry-After": http_date(server_now + 90), "Date": http_date(server_now)}
     with backend(answer(429, headers=headers)) as shop:
-        result = shop.place_order("k", b"{}")
+        result = shop.place_order(intent("k"))
     assert isinstance(result, Retry)
     assert result.after == 90.0
     assert not result.unreachable
@@ -77,7 +91,7 @@ def test_retry_after_as_http_date_is_measured_against_the_server_date() -> None:
 
 def test_retry_after_http_date_without_server_date_uses_our_clock() -> None:
     with backend(answer(503, headers={"Retry-After": http_date(NOW + 45)})) as shop:
-        result = shop.place_order("k", b"{}")
+        result = shop.place_order(intent("k"))
     assert isinstance(result, Retry) and result.after == 45.0
 
 
@@ -107,7 +121,7 @@ def test_retry_after_is_clamped(header: str, expected: float | None) -> None:
         (500, Retry),
         (502, Retry),
         (599, Retry),
-        (301, Retry),
+        (301, Misconfigured),
         (401, Blocked),
         (403, Blocked),
         (400, Rejected),
@@ -122,7 +136,7 @@ def test_retry_after_is_clamped(header: str, expected: float | None) -> None:
 def test_status_codes_are_classified(status: int, kind: type) -> None:
     body = {"error": {"code": "x", "message": "the shop says no"}} if status >= 300 else {}
     with backend(answer(status, json=body, headers={"Location": "/elsewhere"})) as shop:
-        result = shop.place_order("k", b"{}")
+        result = shop.place_order(intent("k"))
     assert isinstance(result, kind), result
     if kind is Rejected:
         assert "the shop says no" in result.reason  # type: ignore[attr-defined]
@@ -133,7 +147,7 @@ def test_status_codes_are_classified(status: int, kind: type) -> None:
 def test_html_error_page_is_summarised_not_dumped() -> None:
     page = "<html><body>" + "x" * 5000 + "</body></html>"
     with backend(answer(400, text=page)) as shop:
-        result = shop.place_order("k", b"{}")
+        result = shop.place_order(intent("k"))
     assert isinstance(result, Rejected)
     assert result.reason == "HTTP 400: Bad Request"
 
@@ -160,7 +174,7 @@ def test_status_and_cancel_answers() -> None:
 def test_token_never_reaches_the_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with backend(answer(403, json={"error": {"code": "f", "message": "bad token"}})) as shop:
-        shop.place_order("k", b"{}")
+        shop.place_order(intent("k"))
     assert TOKEN not in caplog.text
     assert TOKEN not in repr(shop.__dict__)
 
@@ -170,7 +184,7 @@ def test_unreadable_token_file_blocks(tmp_path: Path) -> None:
         base_url="https://shop.test/api/v1", token_file=str(tmp_path / "missing")
     )
     with HttpCommerce(settings, transport=httpx.MockTransport(answer(201))) as shop:
-        result = shop.place_order("k", b"{}")
+        result = shop.place_order(intent("k"))
     assert isinstance(result, Blocked)
     assert "token_file" in result.reason
 

@@ -66,8 +66,9 @@ class Gateway:
             trigger="press",
             event_id=event_id,
             created_at=self.clock.now() if created_at is None else created_at,
+            gateway=GATEWAY,
         )
-        if self.store.commit([intent], lambda i: build_body(i, GATEWAY)).wake_sender:
+        if self.store.commit([intent]).wake_sender:
             self.sender.wake()
         return key
 
@@ -290,7 +291,7 @@ def test_cancel_reaches_the_shop(tmp_path: Path, make_gateway: Any) -> None:
         key = gw.order("e1")
         gw.wait_state(key, OrderState.ACCEPTED)
         cancel = CancelOrder(key=key, product="detergent", device="laundry")
-        assert gw.store.commit([cancel], bytes).remote_cancels == (key,)
+        assert gw.store.commit([cancel]).remote_cancels == (key,)
         gw.sender.wake()
         gw.wait_state(key, OrderState.CANCELLED)
         assert [o["status"] for o in shop.orders()] == ["cancelled"]
@@ -306,7 +307,7 @@ def test_cancel_too_late_keeps_the_order(tmp_path: Path, make_gateway: Any) -> N
         key = gw.order("e1")
         gw.wait_state(key, OrderState.ACCEPTED)
         wait_for("shipping", lambda: shop.orders()[0]["status"] == "shipped")
-        gw.store.commit([CancelOrder(key=key, product="detergent", device="laundry")], bytes)
+        gw.store.commit([CancelOrder(key=key, product="detergent", device="laundry")])
         gw.sender.wake()
         wait_for(
             "too-late report",
@@ -327,14 +328,16 @@ def test_crash_after_the_shop_committed_resends_same_key_and_gets_the_same_order
     store = Store.open(state)
     clock = ScaledClock(1.0)
     key = order_key(store.secret(), GATEWAY, "laundry", "e1")
-    intent = PlaceOrder(key, "detergent", SKU, 1, "laundry", "press", "e1", clock.now())
-    store.commit([intent], lambda i: build_body(i, GATEWAY))
+    intent = PlaceOrder(
+        key, "detergent", SKU, 1, "laundry", "press", "e1", clock.now(), gateway=GATEWAY
+    )
+    store.commit([intent])
     row = store.claim_next(clock.now())
     assert row is not None
     # The request reached the shop, then the gateway lost power before recording it.
     first = httpx.post(
         shop_server.url + "/orders",
-        content=row.body,
+        content=build_body(row.intent),
         headers={
             "Authorization": f"Bearer {shop_server.token}",
             "Idempotency-Key": key,

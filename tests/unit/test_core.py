@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,12 @@ import pytest
 from gateway.clock import RealClock
 from gateway.commerce import build_body
 from gateway.config.models import Config
-from gateway.core.decide import Rules
 from gateway.core.events import Feedback, OrderState, Outcome, PlaceOrder, Report
 from gateway.engine.decider import Core, Decided
 from gateway.inputs.mqtt import InboundMessage
 from gateway.inputs.routing import Router
-from gateway.outbox.store import Store
+from gateway.outbox.store import OutboxError, Store
+from gateway.wiring import rules_from_config
 
 CONFIG = Config.model_validate(
     {
@@ -72,10 +71,9 @@ def make_core(tmp_path: Path) -> tuple[Core, Store, Recorder]:
     recorder = Recorder(tmp_path)
     core = Core(
         store,
-        Rules.from_config(CONFIG, store.secret()),
+        rules_from_config(CONFIG, store.secret()),
         Router.from_config(CONFIG),
         RealClock(),
-        lambda intent: build_body(intent, "kitchen"),
         recorder,
     )
     return core, store, recorder
@@ -92,7 +90,7 @@ def test_the_ack_comes_after_the_order_is_committed(tmp_path: Path) -> None:
     assert rec.acks == [(1, 1, 1)], "acknowledged before the intent was in the database"
     [row] = store.list_orders()
     assert row.state is OrderState.QUEUED and row.event_id == "a"
-    assert json.loads(row.body)["source"]["event_id"] == "a"
+    assert json.loads(build_body(row.intent))["source"]["event_id"] == "a"
 
 
 def test_the_same_id_twice_in_one_batch_orders_once(tmp_path: Path) -> None:
@@ -116,7 +114,8 @@ def test_a_redelivery_after_restart_is_a_duplicate(tmp_path: Path) -> None:
 def test_a_failed_commit_acknowledges_nothing_and_rolls_back(tmp_path: Path) -> None:
     core, store, rec = make_core(tmp_path)
     store.close()  # every statement now fails, as on a dead disk
-    with pytest.raises(sqlite3.Error):
+    # sqlite3's own error never leaks past the outbox: the outbox's does.
+    with pytest.raises(OutboxError):
         core.process([press(1, "a")])
     assert rec.acks == [] and rec.reports == []
     assert core.state.open_orders == ()
@@ -154,21 +153,22 @@ def test_open_orders_survive_a_restart_of_the_core(tmp_path: Path) -> None:
 def test_place_order_bodies_never_change(tmp_path: Path) -> None:
     core, store, _ = make_core(tmp_path)
     core.process([press(1, "a")])
-    first = store.list_orders()[0].body
-    intent = PlaceOrder("k", "detergent", "TIDE", 1, "hallway", "press", "a", 0.0)
-    assert build_body(intent, "kitchen") == build_body(intent, "kitchen")
+    first = build_body(store.list_orders()[0].intent)
+    intent = PlaceOrder(
+        "k", "detergent", "TIDE", 1, "hallway", "press", "a", 0.0, gateway="kitchen"
+    )
+    assert build_body(intent) == build_body(intent)
     core.process([press(1, "a", dup=True)])
-    assert store.list_orders()[0].body == first
+    assert build_body(store.list_orders()[0].intent) == first
 
 
 def test_a_qos0_flood_cannot_crowd_out_presses(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     core = Core(
         store,
-        Rules.from_config(CONFIG, store.secret()),
+        rules_from_config(CONFIG, store.secret()),
         Router.from_config(CONFIG),
         RealClock(),
-        lambda intent: build_body(intent, "kitchen"),
         Discard(),
         queue_size=10,
     )

@@ -14,6 +14,7 @@ from gateway.core.events import (
     OrderUpdate,
     Outcome,
     PlaceOrder,
+    ReleaseHeld,
     Report,
     Rule,
     SensorReading,
@@ -208,3 +209,21 @@ def test_a_refused_cancel_lets_the_next_long_press_try_again() -> None:
     state, _ = decide(state, refused, T0 + 4, r)
     _, again = decide(state, hold, T0 + 5, r)
     assert outcomes(again) == [Outcome.CANCEL_REQUESTED]
+
+
+def test_a_held_order_is_released_when_its_window_ends_unless_cancelled() -> None:
+    r = rules(confirm_window="30s")
+    state, _ = decide(State(), press(), T0, r)
+    assert next_due(state, T0, r) == T0 + 30
+    early, nothing = decide(state, Tick(), T0 + 29, r)
+    assert [a for a in nothing if isinstance(a, ReleaseHeld)] == []
+    released, actions = decide(early, Tick(), T0 + 30, r)
+    [release] = [a for a in actions if isinstance(a, ReleaseHeld)]
+    assert release.key == state.open_orders[0].key
+    assert released.open_orders[0].state is OrderState.QUEUED
+    assert next_due(released, T0 + 30, r) is None, "released once, not at every tick"
+    # A long press inside the window: the order is cancelled, never released.
+    cancelled, _ = decide(state, ButtonEvent("laundry", "hold", "h1", "mqtt"), T0 + 10, r)
+    assert next_due(cancelled, T0 + 10, r) is None
+    _, after = decide(cancelled, Tick(), T0 + 30, r)
+    assert [a for a in after if isinstance(a, ReleaseHeld)] == []
