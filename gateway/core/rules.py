@@ -1,7 +1,7 @@
 """The rules the core decides by: plain data, built from the config by the wiring.
 
 The core never sees the installer's YAML or its validation library; it sees these
-frozen dataclasses (:func:`gateway.wiring.rules_from_config` makes them).
+frozen dataclasses (:func:`gateway.wiring.core_rules` makes them).
 
 >>> rules = Rules(gateway_id="gw", secret=b"s" * 32, products={"tea": ProductRules(sku="TEA")})
 >>> rules.products["tea"].one_open_order, rules.max_orders_per_day

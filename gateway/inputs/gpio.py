@@ -13,6 +13,10 @@ What a button press means:
   own ``bounce`` setting does (and gpiozero's ``MockPin`` ignores it entirely), so
   a burst of edges within a few milliseconds is one press on every backend.
 
+How long a contact was closed is measured with the clock's ``monotonic()`` (real
+seconds: a finger is physical), so tests drive debounce and hold with a clock
+they advance themselves instead of sleeping.
+
 The LED patterns are described in :mod:`gateway.outputs.led`.
 
 gpiozero calls the button handlers from its own threads; they only build the
@@ -32,7 +36,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -157,7 +160,7 @@ class _Press:
     cfg: ButtonConfig
     button: Button
     lock: threading.Lock = field(default_factory=threading.Lock)
-    pressed_at: float | None = None  # time.monotonic() of the latest closing edge
+    pressed_at: float | None = None  # clock.monotonic() of the latest closing edge
     held: bool = False  # a hold was sent for the current press
 
 
@@ -185,8 +188,8 @@ class GpioButtons:
         clock: Clock | None = None,
     ) -> None:
         self._on_event = on_event
-        # Press and hold durations are physical (a finger, real seconds) and use
-        # time.monotonic(); the clock only dates activity in the gateway's time.
+        # Press and hold durations are physical (a finger, real seconds): measured with
+        # clock.monotonic(). clock.now() only dates activity in the gateway's time.
         self._clock = clock or RealClock()
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
@@ -199,18 +202,42 @@ class GpioButtons:
         self._closed = False
         self._owns_factory = False
         self._factory: Factory | None = pin_factory
+        try:
+            self._claim_all(buttons)
+        except PinClaimError:
+            self.close()  # give back the pins claimed before the failure
+            raise
+
+    def _claim_all(self, buttons: Sequence[ButtonConfig]) -> None:
         wired = [b for b in buttons if b.gpio is not None or b.led is not None]
         if wired and self._factory is None:
             self._factory = Device.pin_factory
             if self._factory is None:
                 self._factory = make_pin_factory(None)
                 self._owns_factory = True
-        try:
-            for cfg in wired:
-                self._claim(cfg)
-        except PinClaimError:
-            self.close()  # give back the pins claimed before the failure
-            raise
+        for cfg in wired:
+            self._claim(cfg)
+
+    def reconfigure(self, buttons: Sequence[ButtonConfig]) -> None:
+        """Give back every pin and claim the pins of ``buttons`` (a config reload).
+
+        The pin factory stays. Raises :class:`PinClaimError` when a new pin cannot be
+        claimed; the pins claimed before it are given back, so nothing is half wired.
+        """
+        self._cancel_timers()
+        with self._led_lock:
+            self._release_devices()
+            self._presses.clear()
+            self._by_pin.clear()
+            self._leds.clear()
+            try:
+                self._claim_all(buttons)
+            except PinClaimError:
+                self._release_devices()
+                self._presses.clear()
+                self._by_pin.clear()
+                self._leds.clear()
+                raise
 
     def _claim(self, cfg: ButtonConfig) -> None:
         where = f"button {cfg.name!r}"
@@ -266,7 +293,7 @@ class GpioButtons:
 
     def _pressed(self, press: _Press) -> None:
         with press.lock:
-            press.pressed_at = time.monotonic()
+            press.pressed_at = self._clock.monotonic()
             press.held = False
 
     def _held(self, press: _Press) -> None:
@@ -289,7 +316,7 @@ class GpioButtons:
             return
         if held:
             return
-        closed_for = time.monotonic() - started
+        closed_for = self._clock.monotonic() - started
         if closed_for < cfg.bounce_time:
             self._count("bounces")
             log.debug("button %s: %.1f ms contact bounce ignored", cfg.name, closed_for * 1e3)
@@ -408,21 +435,28 @@ class GpioButtons:
             if self._closed:
                 return
             self._closed = True
+        self._cancel_timers()
+        with self._led_lock:  # waits for a pattern being started right now
+            self._release_devices()
+        if self._owns_factory and self._factory is not None:
+            self._factory.close()
+
+    def _cancel_timers(self) -> None:
+        with self._lock:
             timers = list(self._timers)
             self._timers.clear()
         for timer in timers:
             timer.cancel()
             if timer is not threading.current_thread():
                 timer.join()
-        with self._led_lock:  # waits for a pattern being started right now
-            devices = [*(p.button for p in self._presses.values()), *self._leds.values()]
-            for device in devices:
-                try:
-                    device.close()
-                except GPIOZeroError as exc:
-                    log.warning("GPIO: closing %r failed: %s", device, exc)
-        if self._owns_factory and self._factory is not None:
-            self._factory.close()
+
+    def _release_devices(self) -> None:
+        devices = [*(p.button for p in self._presses.values()), *self._leds.values()]
+        for device in devices:
+            try:
+                device.close()
+            except GPIOZeroError as exc:
+                log.warning("GPIO: closing %r failed: %s", device, exc)
 
     def __enter__(self) -> GpioButtons:
         return self

@@ -50,6 +50,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config.models import MqttSection
 from gateway.outputs.reports import RateLimitedLog
+from gateway.outputs.topics import GatewayTopics
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ class MqttLink:
         for topic_filter in subscriptions:
             check_topic_filter(topic_filter)
         self._client_id = f"reorder-gateway-{gateway_id}"
-        self._status_topic = f"{settings.topic_prefix}/{gateway_id}/status"
+        self._status_topic = GatewayTopics(settings.topic_prefix, gateway_id).status
         self._subscriptions: tuple[str, ...] = tuple(dict.fromkeys(subscriptions))
         self._filters = _Filters.of(self._subscriptions)
         self._on_message = on_message

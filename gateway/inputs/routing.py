@@ -24,6 +24,7 @@ from devices import DeviceAction, DeviceReading, ParseError, Profile, ProfileOpt
 from devices._payload import as_event_id, decode_object
 from gateway.config.models import Config
 from gateway.core.events import ButtonEvent, Event, InvalidInput, SensorReading
+from gateway.outputs.topics import GatewayTopics
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,11 @@ class Router:
 
     @classmethod
     def from_config(cls, config: Config, *, sim_gpio: bool = False) -> Router:
-        base = f"{config.mqtt.topic_prefix}/{config.gateway.id}"
+        own = GatewayTopics(config.mqtt.topic_prefix, config.gateway.id)
         routes: dict[str, Route] = {}
         for b in config.buttons:
-            routes[f"{base}/{b.name}/press"] = Route(b.name, "virtual", action="press")
-            routes[f"{base}/{b.name}/cancel"] = Route(b.name, "virtual", action="hold")
+            routes[own.press(b.name)] = Route(b.name, "virtual", action="press")
+            routes[own.cancel(b.name)] = Route(b.name, "virtual", action="hold")
             if b.mqtt and b.profile:
                 profile = get_profile(b.profile)
                 options = ProfileOptions(
@@ -78,7 +79,7 @@ class Router:
                 for sub in profile.subtopics:
                     routes[f"{b.mqtt}/{sub}"] = route
             if sim_gpio and b.gpio is not None:
-                routes[f"{base}/sim/gpio/{b.gpio}"] = Route(b.name, "sim-gpio", pin=b.gpio)
+                routes[own.sim_gpio(b.gpio)] = Route(b.name, "sim-gpio", pin=b.gpio)
         for s in config.sensors:
             profile = get_profile(s.profile)
             options = ProfileOptions(value_path=s.value, event_id_path=s.event_id)

@@ -1,9 +1,10 @@
 """Prometheus metrics, liveness and readiness on one small localhost HTTP server.
 
 Most numbers are read from the live objects at scrape time (a custom collector
-over a :class:`Snapshot` the daemon builds), so the hot paths carry no metric
-code; only the send latency is a histogram fed by the sender's ``on_send``.
-The registry is our own, never prometheus-client's global one.
+over a :class:`Snapshot` that :mod:`gateway.ops.observability` builds), so the hot
+paths carry no metric code; only the send latency is a histogram fed by the
+sender's ``on_send``. The registry is our own, never prometheus-client's global one.
+With ``metrics.enabled: false`` a :class:`NoMetricsServer` stands in for the server.
 
 ===================  ===================================================
 ``/metrics``         Prometheus text format
@@ -28,6 +29,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -43,7 +45,7 @@ SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The gateway's numbers at one moment (built by the daemon for each scrape)."""
+    """The gateway's numbers at one moment (built for each scrape)."""
 
     gateway: str = ""
     events_in: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (device, kind)
@@ -150,11 +152,17 @@ class GatewayCollector(Collector):
 
 
 class Metrics:
-    """The registry: the live collector plus the send-latency histogram."""
+    """The registry: the live collector plus the send-latency histogram.
 
-    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+    The histogram exists from the start (the sender is built early and feeds it);
+    the collector can be given later with :meth:`collect_from`, once the parts it
+    reads exist.
+    """
+
+    def __init__(self, snapshot: Callable[[], Snapshot] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(GatewayCollector(snapshot))
+        if snapshot is not None:
+            self.collect_from(snapshot)
         self._send = Histogram(
             "reorder_send_seconds",
             "Round trip of each place-order request, by outcome",
@@ -162,6 +170,10 @@ class Metrics:
             buckets=SEND_BUCKETS,
             registry=self.registry,
         )
+
+    def collect_from(self, snapshot: Callable[[], Snapshot]) -> None:
+        """Read the gateway's numbers from ``snapshot()`` at every scrape."""
+        self.registry.register(GatewayCollector(snapshot))
 
     def observe_send(self, seconds: float, outcome: str) -> None:
         self._send.labels(outcome=outcome).observe(seconds)
@@ -222,6 +234,31 @@ class ObservabilityServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class MetricsEndpoint(Protocol):
+    """What the gateway needs of its metrics server, running or disabled."""
+
+    @property
+    def url(self) -> str | None: ...
+
+    def stop(self) -> None: ...
+
+
+class NoMetricsServer:
+    """Stands in for :class:`ObservabilityServer` when ``metrics.enabled`` is false.
+
+    >>> NoMetricsServer().start().url is None
+    True
+    """
+
+    url: str | None = None
+
+    def start(self) -> NoMetricsServer:
+        return self
+
+    def stop(self) -> None:
+        pass
 
 
 class _V6Server(ThreadingHTTPServer):

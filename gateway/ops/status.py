@@ -10,7 +10,7 @@ database instead (queue and open orders survive; connectivity and events do not)
 ...        "shop": {"url": "https://shop.example/api/v1", "reachable": None},
 ...        "queue": {"depth": 0, "oldest_age_seconds": None}, "open_orders": [],
 ...        "last_events": []}
->>> print(render_live(doc, now=101.0).splitlines()[0])
+>>> print(render_status(doc, now=101.0).splitlines()[0])
 reorder-gateway kitchen: running (pid 1, snapshot 1 s old)
 """
 
@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from gateway.outbox.store import OutboxError, Store
 from gateway.outbox.views import OutboxSnapshot, read_outbox
+from gateway.outputs.files import write_private
 
 STATUS_FILE = "status.json"
 WRITE_EVERY = 2.0  # seconds between rewrites by the daemon
@@ -34,14 +36,88 @@ EXIT_NO_STATE = 1
 EXIT_NOT_RUNNING = 3  # as `systemctl status` says of an inactive unit
 
 
+@dataclass(frozen=True)
+class Liveness:
+    """What only a running gateway knows: its process, connections and recent events."""
+
+    pid: int
+    running: bool
+    started_at: float
+    updated_at: float  # real epoch seconds: `status` judges freshness by the machine's clock
+    mqtt_url: str
+    mqtt_connected: bool
+    shop_url: str
+    shop_reachable: bool | None
+    last_send_seconds: float | None
+    metrics_url: str | None
+    last_events: Sequence[Mapping[str, object]]
+
+
+FROM_DATABASE = "state database"
+
+
+def status_document(
+    gateway_id: str,
+    outbox: OutboxSnapshot | None,
+    live: Liveness | None = None,
+    *,
+    last_status: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one status document: written by the running gateway (with ``live``), or
+    answered from the state database when it is not running (``last_status`` is the
+    stale status file it left, if any).
+
+    >>> doc = status_document("kitchen", OutboxSnapshot(0, None, {}, ()))
+    >>> doc["running"], doc["source"], doc["queue"]["depth"]
+    (False, 'state database', 0)
+    """
+    queue = {
+        "depth": outbox.queue_depth if outbox else None,
+        "oldest_age_seconds": outbox.oldest_queued_age if outbox else None,
+    }
+    orders = dict(outbox.by_state) if outbox else {}
+    open_orders = list(outbox.open_orders) if outbox else []
+    if live is None:
+        previous = None
+        if last_status is not None:
+            updated = last_status.get("updated_at")
+            previous = {
+                "updated_at": updated if isinstance(updated, int | float) else None,
+                "stopped_cleanly": not last_status.get("running"),
+            }
+        return {
+            "gateway": gateway_id,
+            "running": False,
+            "source": FROM_DATABASE,
+            "queue": queue,
+            "orders": orders,
+            "open_orders": open_orders,
+            "last_status": previous,
+        }
+    return {
+        "gateway": gateway_id,
+        "pid": live.pid,
+        "running": live.running,
+        "started_at": live.started_at,
+        "updated_at": live.updated_at,
+        "mqtt": {"url": live.mqtt_url, "connected": live.mqtt_connected},
+        "shop": {
+            "url": live.shop_url,
+            "reachable": live.shop_reachable,
+            "last_send_seconds": live.last_send_seconds,
+        },
+        "metrics": live.metrics_url if live.running else None,
+        "queue": queue,
+        "orders": orders,
+        "open_orders": open_orders,
+        "last_events": list(live.last_events),
+    }
+
+
 def write_status(state_dir: Path, document: Mapping[str, Any]) -> None:
-    """Replace the status file atomically; private, like everything in the state dir."""
-    path = state_dir / STATUS_FILE
-    tmp = state_dir / f".{STATUS_FILE}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(document, out, separators=(",", ":"))
-    tmp.replace(path)
+    """Replace the status file: private and atomic, like everything in the state dir."""
+    data = json.dumps(document, separators=(",", ":")).encode()
+    write_private(state_dir / STATUS_FILE, data)
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:
@@ -100,8 +176,19 @@ def _orders_lines(open_orders: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def render_live(doc: Mapping[str, Any], now: float) -> str:
-    mqtt, shop, queue = doc.get("mqtt", {}), doc.get("shop", {}), doc.get("queue", {})
+def _queue_line(queue: Mapping[str, Any]) -> str:
+    oldest = queue.get("oldest_age_seconds")
+    return f"  queue    {queue.get('depth')} waiting to be sent" + (
+        f" (oldest {_age(oldest)})" if oldest is not None else ""
+    )
+
+
+def render_status(doc: Mapping[str, Any], now: float) -> str:
+    """The status document for a person: a running gateway's snapshot, or what the
+    state database says when it is not running."""
+    if doc.get("source") == FROM_DATABASE:
+        return "\n".join(_offline_lines(doc, now))
+    mqtt, shop = doc.get("mqtt", {}), doc.get("shop", {})
     lines = [
         f"reorder-gateway {doc.get('gateway')}: running (pid {doc.get('pid')}, "
         f"snapshot {_age(now - float(doc.get('updated_at', now)))} old)",
@@ -109,12 +196,7 @@ def render_live(doc: Mapping[str, Any], now: float) -> str:
         + _yes_no(mqtt.get("connected"), "connected", "NOT connected"),
         f"  shop     {shop.get('url')}  "
         + _yes_no(shop.get("reachable"), "reachable", "UNREACHABLE"),
-        f"  queue    {queue.get('depth')} waiting to be sent"
-        + (
-            f" (oldest {_age(queue.get('oldest_age_seconds'))})"
-            if queue.get("oldest_age_seconds") is not None
-            else ""
-        ),
+        _queue_line(doc.get("queue", {})),
     ]
     if doc.get("metrics"):
         lines.append(f"  metrics  {doc['metrics']}/metrics")
@@ -125,27 +207,20 @@ def render_live(doc: Mapping[str, Any], now: float) -> str:
     return "\n".join(lines)
 
 
-def render_offline(
-    gateway_id: str, doc: Mapping[str, Any] | None, snapshot: OutboxSnapshot, now: float
-) -> str:
-    if doc is None:
+def _offline_lines(doc: Mapping[str, Any], now: float) -> list[str]:
+    previous = doc.get("last_status")
+    if not previous:
         why = "no status file"
     else:
-        why = f"last status {_age(now - float(doc.get('updated_at', 0.0)))} ago"
-        if not doc.get("running"):
+        why = f"last status {_age(now - float(previous.get('updated_at') or 0.0))} ago"
+        if previous.get("stopped_cleanly"):
             why += ", it stopped cleanly"
     lines = [
-        f"reorder-gateway {gateway_id}: NOT running ({why}).",
+        f"reorder-gateway {doc.get('gateway')}: NOT running ({why}).",
         "From the state database (connectivity and recent events need a running gateway):",
-        f"  queue    {snapshot.queue_depth} waiting to be sent"
-        + (
-            f" (oldest {_age(snapshot.oldest_queued_age)})"
-            if snapshot.oldest_queued_age is not None
-            else ""
-        ),
+        _queue_line(doc.get("queue", {})),
     ]
-    lines += _orders_lines(snapshot.open_orders)
-    return "\n".join(lines)
+    return lines + _orders_lines(doc.get("open_orders", []))
 
 
 def status_command(
@@ -155,7 +230,7 @@ def status_command(
     doc = read_status(state_dir)
     if is_live(doc, now):
         assert doc is not None
-        out.write((json.dumps(doc, indent=2) if as_json else render_live(doc, now)) + "\n")
+        out.write((json.dumps(doc, indent=2) if as_json else render_status(doc, now)) + "\n")
         return EXIT_RUNNING
     try:
         store = Store.open(state_dir, create=False)
@@ -169,19 +244,6 @@ def status_command(
         snapshot = read_outbox(store, now)
     finally:
         store.close()
-    if as_json:
-        offline = {
-            "gateway": gateway_id,
-            "running": False,
-            "source": "state database",
-            "queue": {
-                "depth": snapshot.queue_depth,
-                "oldest_age_seconds": snapshot.oldest_queued_age,
-            },
-            "orders": dict(snapshot.by_state),
-            "open_orders": list(snapshot.open_orders),
-        }
-        out.write(json.dumps(offline, indent=2) + "\n")
-    else:
-        out.write(render_offline(gateway_id, doc, snapshot, now) + "\n")
+    offline = status_document(gateway_id, snapshot, last_status=doc)
+    out.write((json.dumps(offline, indent=2) if as_json else render_status(offline, now)) + "\n")
     return EXIT_NOT_RUNNING

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +43,9 @@ from gateway.clock import rfc3339
 from gateway.config.models import Config
 from gateway.core.decide import State
 from gateway.core.events import OrderState, Report
+from gateway.outputs.files import write_private
 from gateway.outputs.reports import report_json, short_key
+from gateway.outputs.topics import GatewayTopics
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +65,17 @@ _RANK = {name: i for i, name in enumerate(_PRODUCT_STATES)}
 Publish = Callable[[str, bytes], None]  # retained, QoS 1
 
 
-def _base(config: Config) -> str:
-    return f"{config.mqtt.topic_prefix}/{config.gateway.id}"
+def _own(config: Config) -> GatewayTopics:
+    return GatewayTopics(config.mqtt.topic_prefix, config.gateway.id)
 
 
 def state_topics(config: Config) -> dict[str, str]:
     """``kind/name`` -> the retained state topic it is published on."""
-    base = f"{_base(config)}/state"
-    topics = {"gateway": f"{base}/gateway"}
-    topics.update({f"button/{b.name}": f"{base}/button/{b.name}" for b in config.buttons})
-    topics.update({f"product/{p}": f"{base}/product/{p}" for p in config.products})
-    topics.update({f"sensor/{s.name}": f"{base}/sensor/{s.name}" for s in config.sensors})
+    own = _own(config)
+    topics = {"gateway": own.state("gateway")}
+    topics.update({f"button/{b.name}": own.state("button", b.name) for b in config.buttons})
+    topics.update({f"product/{p}": own.state("product", p) for p in config.products})
+    topics.update({f"sensor/{s.name}": own.state("sensor", s.name) for s in config.sensors})
     return topics
 
 
@@ -91,7 +92,7 @@ def discovery_configs(config: Config) -> dict[str, dict[str, object]]:
         "sw_version": __version__,
     }
     common: dict[str, object] = {
-        "availability_topic": f"{_base(config)}/status",
+        "availability_topic": _own(config).status,
         "payload_available": "online",
         "payload_not_available": "offline",
         "device": device,
@@ -110,7 +111,7 @@ def discovery_configs(config: Config) -> dict[str, dict[str, object]]:
             "button",
             f"button_{b.name}_press",
             f"{b.name} reorder",
-            command_topic=f"{_base(config)}/{b.name}/press",
+            command_topic=_own(config).press(b.name),
             # The virtual press topic takes a JSON object (an "id" is optional).
             payload_press="{}",
             icon="mdi:cart-arrow-down",
@@ -256,13 +257,9 @@ class HomeAssistantBridge:
         return {t for t in topics if isinstance(t, str)} if isinstance(topics, list) else set()
 
     def _save_announced(self, topics: set[str]) -> None:
-        path = self._state_dir / ANNOUNCED_FILE
-        tmp = self._state_dir / f".{ANNOUNCED_FILE}.tmp"
+        body = json.dumps({"topics": sorted(topics)}, indent=1).encode()
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({"topics": sorted(topics)}, out, indent=1)
-            tmp.replace(path)
+            write_private(self._state_dir / ANNOUNCED_FILE, body)
         except OSError as exc:
             log.warning("Home Assistant: cannot save %s (%s)", ANNOUNCED_FILE, exc)
 

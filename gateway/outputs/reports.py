@@ -1,5 +1,8 @@
 """How decisions are told: one log line each, and JSON on ``<prefix>/<id>/events``.
 
+:class:`DecisionTeller` does both for each report, holding back floods of noisy
+ones (:class:`NoisyReportLimiter`).
+
 >>> from gateway.core.events import Outcome, Report
 >>> r = Report(Outcome.ABSORBED, "laundry", 0.0, "detergent", "e1", detail=None)
 >>> describe(r)
@@ -13,10 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import replace
 
-from gateway.clock import rfc3339
+from gateway.clock import Clock, RealClock, rfc3339
 from gateway.core.events import Outcome, Report
 
 
@@ -85,7 +88,8 @@ class NoisyReportLimiter:
 
     NOISY = frozenset({Outcome.INVALID, Outcome.IGNORED})
 
-    def __init__(self, burst: int = 5, per_second: float = 1.0) -> None:
+    def __init__(self, burst: int = 5, per_second: float = 1.0, clock: Clock | None = None) -> None:
+        self._monotonic = (clock or RealClock()).monotonic
         self._burst = float(burst)
         self._rate = per_second
         self._tokens: dict[tuple[str, Outcome], tuple[float, float]] = {}
@@ -95,7 +99,7 @@ class NoisyReportLimiter:
         """The report to tell (perhaps noting how many were held back), or None."""
         if report.outcome not in self.NOISY:
             return report
-        now = time.monotonic() if now is None else now
+        now = self._monotonic() if now is None else now
         key = (report.device, report.outcome)
         tokens, last = self._tokens.get(key, (self._burst, now))
         tokens = min(self._burst, tokens + (now - last) * self._rate)
@@ -122,7 +126,10 @@ class RateLimitedLog:
     1
     """
 
-    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+    def __init__(
+        self, logger: logging.Logger, every: float = 60.0, clock: Clock | None = None
+    ) -> None:
+        self._monotonic = (clock or RealClock()).monotonic
         self._logger = logger
         self._every = every
         self._last = -every
@@ -130,7 +137,7 @@ class RateLimitedLog:
         self._lock = threading.Lock()
 
     def warning(self, msg: str, *args: object) -> None:
-        now = time.monotonic()
+        now = self._monotonic()
         with self._lock:
             if now - self._last < self._every:
                 self.skipped += 1
@@ -138,3 +145,46 @@ class RateLimitedLog:
             skipped, self.skipped, self._last = self.skipped, 0, now
         suffix = f" ({skipped} more since the last report)" if skipped else ""
         self._logger.warning(msg + suffix, *args)
+
+
+decisions_log = logging.getLogger("gateway.decisions")
+
+
+class DecisionTeller:
+    """Tells each decision: one line on the ``gateway.decisions`` log (with the ids as
+    structured fields) and its JSON on the events topic, QoS 1. Floods of invalid and
+    ignored reports are held back by a :class:`NoisyReportLimiter`.
+
+    >>> sent = []
+    >>> teller = DecisionTeller(lambda topic, payload: sent.append(topic), "reorder/gw/events")
+    >>> teller.tell(Report(Outcome.ORDERED, "laundry", 0.0, "detergent", "e1"))
+    >>> sent
+    ['reorder/gw/events']
+    """
+
+    def __init__(
+        self,
+        publish: Callable[[str, bytes], None],
+        events_topic: str,
+        limiter: NoisyReportLimiter | None = None,
+    ) -> None:
+        self._publish = publish
+        self._topic = events_topic
+        self._limiter = limiter or NoisyReportLimiter()
+
+    def tell(self, report: Report) -> None:
+        told = self._limiter.admit(report)
+        if told is None:
+            return  # a flood of bad payloads: counted by the caller, held back here
+        decisions_log.info(
+            "%s",
+            describe(told),
+            extra={
+                "event_id": told.event_id,
+                "device": told.device,
+                "product": told.product,
+                "outcome": told.outcome.value,
+                "rule": told.rule.value if told.rule else None,
+            },
+        )
+        self._publish(self._topic, report_payload(told))

@@ -35,3 +35,32 @@ def test_clocks_with_one_origin_share_a_timeline(monkeypatch) -> None:  # type: 
     # Both are about 10 real seconds * 600 past the origin, whenever they were made.
     assert abs(first.now() - second.now()) < 0.05 * 600 * 4
     assert first.now() - origin > 5_000
+
+
+def test_the_wiring_adapters_and_observability_read_time_only_through_the_clock() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "gateway"
+    modules = [
+        root / "daemon.py",
+        root / "wiring.py",
+        *sorted((root / "inputs").glob("*.py")),
+        *sorted((root / "outputs").glob("*.py")),
+        *(root / "ops" / name for name in ("observability.py", "metrics.py", "status.py")),
+    ]
+    readers = {"time", "monotonic", "perf_counter", "time_ns", "monotonic_ns"}
+    offenders = []
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "time":
+                offenders += [f"{path.name}: from time import {a.name}" for a in node.names]
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "time"
+                and node.attr in readers
+            ):
+                offenders.append(f"{path.name}:{node.lineno}: time.{node.attr}")
+    assert len(modules) > 10
+    assert offenders == []

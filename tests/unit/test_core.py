@@ -15,7 +15,7 @@ from gateway.engine.decider import Core, Decided
 from gateway.inputs.mqtt import InboundMessage
 from gateway.inputs.routing import Router
 from gateway.outbox.store import OutboxError, Store
-from gateway.wiring import rules_from_config
+from gateway.wiring import core_rules
 
 CONFIG = Config.model_validate(
     {
@@ -71,7 +71,7 @@ def make_core(tmp_path: Path) -> tuple[Core, Store, Recorder]:
     recorder = Recorder(tmp_path)
     core = Core(
         store,
-        rules_from_config(CONFIG, store.secret()),
+        core_rules(CONFIG, store.secret()),
         Router.from_config(CONFIG),
         RealClock(),
         recorder,
@@ -166,7 +166,7 @@ def test_a_qos0_flood_cannot_crowd_out_presses(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     core = Core(
         store,
-        rules_from_config(CONFIG, store.secret()),
+        core_rules(CONFIG, store.secret()),
         Router.from_config(CONFIG),
         RealClock(),
         Discard(),
