@@ -1,6 +1,6 @@
 """The Reorder API over HTTPS (httpx): see docs/commerce-api.md.
 
-Errors are mapped to :mod:`gateway.commerce.errors` right where httpx raises them,
+Errors are mapped to :mod:`gateway.errors` right where httpx raises them,
 then classified into results; nothing httpx-specific leaves this module.
 
 >>> from gateway.config.models import CommerceSection
@@ -39,7 +39,9 @@ from gateway.commerce.base import (
     TooLate,
     Unclear,
 )
-from gateway.commerce.errors import (
+from gateway.config.models import CommerceSection
+from gateway.core.events import OrderState
+from gateway.errors import (
     CommerceConfigError,
     ConnectionDroppedError,
     NotAuthorizedError,
@@ -51,8 +53,6 @@ from gateway.commerce.errors import (
     TransportError,
     UnreadableResponseError,
 )
-from gateway.config.models import CommerceSection
-from gateway.core.events import OrderState
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ import pytest
 
 from gateway import __version__
 from gateway.commerce.base import Accepted, Blocked, Rejected, Retry, Status, TooLate, Unclear
-from gateway.commerce.errors import CommerceConfigError
 from gateway.commerce.http import MAX_RETRY_AFTER, HttpCommerce, parse_retry_after
 from gateway.config.models import CommerceSection
 from gateway.core.events import OrderState
+from gateway.errors import CommerceConfigError
 
 NOW = 1_800_000_000.0
 TOKEN = "s3cret-token-value"
