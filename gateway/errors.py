@@ -15,6 +15,7 @@ Exception tree::
     ├── YamlSyntaxError (ValueError)    the text is not YAML; ``problem`` has line and column
     ├── SubstitutionError (ValueError)  a ``${VAR}`` reference cannot be filled in
     ├── SecretFileError (ValueError)    a secret file cannot be read or is empty
+    ├── TlsFileError (ValueError)       a CA, certificate or key file cannot be loaded
     ├── MqttError                       the MQTT link
     │   ├── BrokerUrlError (ValueError) ``mqtt.url`` is not mqtt://host[:port] or mqtts://…
     │   ├── TopicFilterError (ValueError) a subscription is not a valid MQTT topic filter
@@ -75,6 +76,7 @@ __all__ = [
     "ShopTimeoutError",
     "ShopUnreachableError",
     "SubstitutionError",
+    "TlsFileError",
     "TlsSetupError",
     "TopicFilterError",
     "TransportError",
@@ -136,6 +138,20 @@ class SubstitutionError(GatewayError, ValueError):
 
 class SecretFileError(GatewayError, ValueError):
     """A secret file cannot be read or is empty."""
+
+
+class TlsFileError(GatewayError, ValueError):
+    """A CA, certificate or key file cannot be loaded (missing, not PEM, key and cert differ).
+
+    ``setting`` names the key that gave the file (``ca_file``, ``cert_file``, ``key_file``).
+
+    >>> TlsFileError("ca_file", "ca.pem holds no PEM certificate").setting
+    'ca_file'
+    """
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 # --------------------------------------------------------------------------- MQTT

@@ -40,6 +40,7 @@ from gateway.commerce.base import (
     Unclear,
 )
 from gateway.config.models import CommerceSection
+from gateway.config.tls import shop_tls_context
 from gateway.core.events import OrderState
 from gateway.errors import (
     CommerceConfigError,
@@ -50,6 +51,7 @@ from gateway.errors import (
     ShopStatusError,
     ShopTimeoutError,
     ShopUnreachableError,
+    TlsFileError,
     TransportError,
     UnreadableResponseError,
 )
@@ -140,12 +142,12 @@ def _tls(settings: CommerceSection) -> bool | ssl.SSLContext:
         log.warning("commerce.verify_tls is false: the shop's certificate is NOT checked")
         return False
     if settings.ca_file:
+        # The same function `check` loads the file with, so that it never passes there
+        # and fails here.
         try:
-            return ssl.create_default_context(cafile=settings.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise CommerceConfigError(
-                f"cannot load commerce.ca_file {settings.ca_file}: {exc}"
-            ) from exc
+            return shop_tls_context(settings.ca_file)
+        except TlsFileError as exc:
+            raise CommerceConfigError(f"cannot load commerce.ca_file: {exc}") from exc
     return True
 
 
