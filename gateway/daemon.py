@@ -24,7 +24,8 @@ from types import FrameType
 
 from gateway.clock import Clock
 from gateway.config.load import ConfigError, LoadedConfig, load_config
-from gateway.inputs.gpio import GpioButtons, GpioError
+from gateway.errors import GpioError
+from gateway.inputs.gpio import GpioButtons
 from gateway.wiring import BuildOptions, Parts, announce, build, reconfigure, start, stop
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,8 @@ from gateway.config.secrets import secret_value
 from gateway.core.rules import ProductRules, Rules, SensorRules
 from gateway.engine.decider import Core, Decided, Item, Reconfigure
 from gateway.engine.sender import Sender
-from gateway.inputs.gpio import DriveRefusedError, GpioButtons, make_pin_factory
+from gateway.errors import DriveRefusedError
+from gateway.inputs.gpio import GpioButtons, make_pin_factory
 from gateway.inputs.mqtt import MqttLink
 from gateway.inputs.routing import Router
 from gateway.ops.metrics import Metrics, MetricsEndpoint

@@ -22,9 +22,9 @@ from gateway.commerce.base import (
     Unclear,
     build_body,
 )
-from gateway.commerce.errors import CommerceConfigError, CommerceError
 from gateway.commerce.http import HttpCommerce
 from gateway.config.models import CommerceSection
+from gateway.errors import CommerceConfigError, CommerceError
 
 __all__ = [
     "Accepted",

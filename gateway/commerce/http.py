@@ -1,6 +1,6 @@
 """The Reorder API over HTTPS (httpx): see docs/commerce-api.md.
 
-Errors are mapped to :mod:`gateway.commerce.errors` right where httpx raises them,
+Errors are mapped to :mod:`gateway.errors` right where httpx raises them,
 then classified into results; nothing httpx-specific leaves this module.
 
 >>> from gateway.config.models import CommerceSection
@@ -41,7 +41,10 @@ from gateway.commerce.base import (
     Unclear,
     build_body,
 )
-from gateway.commerce.errors import (
+from gateway.config.models import CommerceSection
+from gateway.config.tls import shop_tls_context
+from gateway.core.events import OrderState, PlaceOrder
+from gateway.errors import (
     CommerceConfigError,
     ConnectionDroppedError,
     NotAuthorizedError,
@@ -51,11 +54,10 @@ from gateway.commerce.errors import (
     ShopStatusError,
     ShopTimeoutError,
     ShopUnreachableError,
+    TlsFileError,
     TransportError,
     UnreadableResponseError,
 )
-from gateway.config.models import CommerceSection
-from gateway.core.events import OrderState, PlaceOrder
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +145,12 @@ def _tls(settings: CommerceSection) -> bool | ssl.SSLContext:
         log.warning("commerce.verify_tls is false: the shop's certificate is NOT checked")
         return False
     if settings.ca_file:
+        # The same function `check` loads the file with, so that it never passes there
+        # and fails here.
         try:
-            return ssl.create_default_context(cafile=settings.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise CommerceConfigError(
-                f"cannot load commerce.ca_file {settings.ca_file}: {exc}"
-            ) from exc
+            return shop_tls_context(settings.ca_file)
+        except TlsFileError as exc:
+            raise CommerceConfigError(f"cannot load commerce.ca_file: {exc}") from exc
     return True
 
 

@@ -5,7 +5,9 @@ installer sees all mistakes at once, each as
 ``PATH:LINE:COL: key.path: what is wrong — how to fix it``:
 
 1. read and compose the YAML, keeping positions (:mod:`gateway.config.positions`);
-2. fill ``${VAR}`` references and secret files in (:mod:`gateway.config.secrets`);
+2. fill ``${VAR}`` references and secret files in (:mod:`gateway.config.secrets`), and
+   load every CA, certificate and key file as the connections will
+   (:mod:`gateway.config.files`);
 3. validate each value with the pydantic models (:mod:`gateway.config.models`), turning
    pydantic's messages into plain installer English;
 4. check how values relate: products that exist, pins used once, unique names,
@@ -18,7 +20,6 @@ installer sees all mistakes at once, each as
 
 from __future__ import annotations
 
-import difflib
 import os
 import types
 import typing
@@ -29,19 +30,15 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ValidationError
 
+from gateway.config.files import load_tls_files, read_secret_files
 from gateway.config.models import Config
-from gateway.config.positions import KeyPath, YamlDocument, YamlSyntaxError, parse_yaml
+from gateway.config.positions import KeyPath, parse_yaml
 from gateway.config.relations import check_relations
-from gateway.config.secrets import (
-    SecretFileError,
-    SubstitutionError,
-    locate_secret_file,
-    read_secret_file,
-    readable_by_others,
-    secret_value,
-    substitute,
-)
+from gateway.config.report import ConfigReport, format_path
+from gateway.config.secrets import readable_by_others, secret_value, substitute
+from gateway.config.suggest import suggest
 from gateway.config.summary import format_duration, summarize
+from gateway.errors import ConfigError, SubstitutionError, YamlSyntaxError
 
 __all__ = [
     "ConfigError",
@@ -60,29 +57,6 @@ SECRET_PATHS: frozenset[KeyPath] = frozenset(
 )
 # Secrets whose presence as literal text makes the file itself sensitive.
 _FILE_SECRETS: tuple[KeyPath, ...] = (("commerce", "token"), ("mqtt", "password"))
-# (section, secret, the key naming the file it may come from)
-_SECRET_FILES: tuple[tuple[str, str, str], ...] = (
-    ("commerce", "token", "token_file"),
-    ("mqtt", "password", "password_file"),
-)
-_TLS_FILES: tuple[tuple[str, str], ...] = (
-    ("mqtt", "ca_file"),
-    ("mqtt", "cert_file"),
-    ("mqtt", "key_file"),
-    ("commerce", "ca_file"),
-)
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used. ``messages`` holds one formatted line per mistake.
-
-    >>> str(ConfigError(["gw.yaml:3:5: gateway.id: is required — add it"]))
-    'gw.yaml:3:5: gateway.id: is required — add it'
-    """
-
-    def __init__(self, messages: list[str]) -> None:
-        super().__init__("\n".join(messages))
-        self.messages = messages
 
 
 @dataclass(frozen=True)
@@ -99,54 +73,6 @@ class LoadedConfig:
     warnings: list[str] = field(default_factory=list)
 
 
-def format_path(path: KeyPath) -> str:
-    """``("buttons", 1, "gpio")`` -> ``buttons[1].gpio``.
-
-    >>> format_path(("products", "coffee", "quantity"))
-    'products.coffee.quantity'
-    """
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-class _Report:
-    """Collects errors and warnings as formatted lines."""
-
-    def __init__(self, name: str, doc: YamlDocument | None = None) -> None:
-        self.name = name
-        self.doc = doc if doc is not None else YamlDocument(data=None)
-        self.errors: list[tuple[int, int, str]] = []
-        self.warnings: list[tuple[int, int, str]] = []
-        # Values already reported (e.g. an unset ${VAR}): validating their raw text
-        # would only add a second, misleading error at the same spot.
-        self.reported: set[KeyPath] = set()
-
-    def error_at(self, line: int, col: int, path: KeyPath | None, text: str) -> None:
-        where = f"{format_path(path)}: " if path else ""
-        self.errors.append((line, col, f"{self.name}:{line}:{col}: {where}{text}"))
-
-    def key_error(self, path: KeyPath, text: str) -> None:
-        self.error_at(*self.doc.key_at(path), path, text)
-
-    def value_error(self, path: KeyPath, text: str) -> None:
-        self.error_at(*self.doc.value_at(path), path, text)
-
-    def warn_value(self, path: KeyPath, text: str) -> None:
-        line, col = self.doc.value_at(path)
-        message = f"{self.name}:{line}:{col}: warning: {format_path(path)}: {text}"
-        self.warnings.append((line, col, message))
-
-    def raise_if_errors(self) -> None:
-        if self.errors:
-            ordered = sorted(set(self.errors))
-            raise ConfigError([message for _, _, message in ordered])
-
-
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> LoadedConfig:
     """Read, check and resolve the configuration at ``path``.
 
@@ -159,12 +85,12 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     name = os.fspath(path)
     try:
         text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError([f"{name}: cannot read: not UTF-8 text — save it as UTF-8"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{name}: cannot read: not UTF-8 text — save it as UTF-8"]) from exc
     except OSError as exc:
-        raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from None
+        raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from exc
 
-    report = _Report(name)
+    report = ConfigReport(name)
     try:
         report.doc = parse_yaml(text)
     except YamlSyntaxError as exc:
@@ -185,8 +111,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         report.error_at(problem.line, problem.col, problem.path, problem.text)
 
     literal_secrets = _substitute_all(report, doc.data, (), env)
-    _fill_secret_files(report, doc.data, env)
-    _check_tls_files(report, doc.data)
+    read_secret_files(report, doc.data, env)
+    load_tls_files(report, doc.data)
     config = _validate(report, doc.data)
     check_relations(report, doc.data)
     report.raise_if_errors()
@@ -205,7 +131,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
 
 def _substitute_all(
-    report: _Report, node: Any, path: KeyPath, env: Mapping[str, str]
+    report: ConfigReport, node: Any, path: KeyPath, env: Mapping[str, str]
 ) -> list[KeyPath]:
     """Fill ``${VAR}`` in every scalar, in place. Returns secrets written literally."""
     literal: list[KeyPath] = []
@@ -228,58 +154,7 @@ def _substitute_all(
     return literal
 
 
-def _section(data: dict[str, Any], name: str) -> dict[str, Any] | None:
-    section = data.get(name)
-    return section if isinstance(section, dict) else None
-
-
-def _fill_secret_files(report: _Report, data: dict[str, Any], env: Mapping[str, str]) -> None:
-    """Read ``*_file`` secrets into the secret itself, so consumers only read ``.token``."""
-    for section_name, secret, file_key in _SECRET_FILES:
-        section = _section(data, section_name)
-        if section is None or not isinstance(section.get(file_key), str):
-            continue
-        if section.get(secret) is not None:
-            report.key_error(
-                (section_name, file_key),
-                f"both {secret} and {file_key} are set — keep only {file_key}",
-            )
-            continue
-        location = locate_secret_file(section[file_key], env)
-        try:
-            section[secret] = read_secret_file(location)
-        except SecretFileError as exc:
-            report.value_error((section_name, file_key), str(exc))
-            continue
-        _warn_if_shared(report, (section_name, file_key), location)
-
-
-def _warn_if_shared(report: _Report, path: KeyPath, location: Path) -> None:
-    mode = readable_by_others(location)
-    if mode is not None:
-        report.warn_value(
-            path,
-            f"{location} is readable by group/others (mode {mode:04o}) "
-            f"— run 'chmod 600 {location}'",
-        )
-
-
-def _check_tls_files(report: _Report, data: dict[str, Any]) -> None:
-    """A missing CA or client certificate is found now, not at the first connect."""
-    for section_name, key in _TLS_FILES:
-        path: KeyPath = (section_name, key)
-        section = _section(data, section_name)
-        name = section.get(key) if section else None
-        if not isinstance(name, str):
-            continue
-        location = Path(name).expanduser()
-        if not location.is_file():
-            report.value_error(path, f"{location} does not exist — fix the path or remove the key")
-        elif path == ("mqtt", "key_file"):
-            _warn_if_shared(report, path, location)
-
-
-def _validate(report: _Report, data: dict[str, Any]) -> Config | None:
+def _validate(report: ConfigReport, data: dict[str, Any]) -> Config | None:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -288,7 +163,7 @@ def _validate(report: _Report, data: dict[str, Any]) -> Config | None:
     return None
 
 
-def _translate(report: _Report, error: Any) -> None:
+def _translate(report: ConfigReport, error: Any) -> None:
     """One pydantic error -> one installer-English line at the right position."""
     loc: KeyPath = tuple(part for part in error["loc"] if part != "[key]")
     if loc in report.reported:
@@ -359,10 +234,8 @@ def _unknown_key(loc: KeyPath) -> str:
     key = str(loc[-1])
     model = _model_at(loc[:-1])
     valid = sorted(model.model_fields) if model else []
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-    if close:
-        return f"unknown key '{key}' — did you mean '{close[0]}'?"
-    return f"unknown key '{key}' — valid keys here: {', '.join(valid)}"
+    hint = suggest(key, valid, otherwise="valid keys here: " + ", ".join(valid))
+    return f"unknown key '{key}' — {hint}"
 
 
 def describe_problem(kind: str, error: Any, loc: KeyPath, secret: bool) -> str:

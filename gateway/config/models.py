@@ -10,7 +10,6 @@ and are held as float seconds.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from typing import Annotated, Literal
@@ -25,6 +24,9 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+
+from gateway.config.broker import parse_broker_url
+from gateway.config.suggest import suggest
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -51,49 +53,8 @@ def parse_duration(value: object) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def _suggest(word: str, valid: list[str], kind: str) -> str:
-    close = difflib.get_close_matches(word, valid, n=1)
-    if close:
-        return f"did you mean '{close[0]}'? (valid {kind}: {', '.join(valid)})"
-    return f"valid {kind}: {', '.join(valid)}"
-
-
 def _has_credentials(url: str) -> bool:
     return "@" in urlsplit(url).netloc
-
-
-def check_mqtt_url(url: str) -> str:
-    """Broker URLs are ``mqtt://host[:port]`` or ``mqtts://host[:port]`` (TLS).
-
-    >>> check_mqtt_url("mqtts://broker.lan:8883")
-    'mqtts://broker.lan:8883'
-    """
-    # Checked first, so that no later message echoes a password written into the URL.
-    if _has_credentials(url):
-        raise ValueError(
-            "the URL carries credentials — put them in mqtt.username and mqtt.password_file"
-        )
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise ValueError(
-            f"'{url}' is not a broker URL — write mqtt://HOST:1883, or mqtts://HOST:8883 for TLS"
-        )
-    if not parts.hostname:
-        raise ValueError(f"'{url}' names no host — write {parts.scheme}://HOST:PORT")
-    try:
-        parts.port  # noqa: B018  (urlsplit checks the port only when asked)
-    except ValueError:
-        raise ValueError(f"'{url}' has an invalid port — use a number 1-65535") from None
-    # The rest is judged by the parser the daemon connects with, so that a URL
-    # `check` accepts is never refused at start (a path or a query, say).
-    # Imported here: gateway.inputs.mqtt imports this module.
-    from gateway.inputs.mqtt import BrokerUrlError, parse_broker_url
-
-    try:
-        parse_broker_url(url)
-    except BrokerUrlError as exc:
-        raise ValueError(str(exc)) from None
-    return url
 
 
 def is_loopback_host(host: str) -> bool:
@@ -135,7 +96,10 @@ def check_profile_name(name: str | None) -> str | None:
 
     valid = sorted(profile_names())
     if name not in valid:
-        raise ValueError(f"unknown profile '{name}' — {_suggest(name, valid, 'profiles')}")
+        listed = f"valid profiles: {', '.join(valid)}"
+        raise ValueError(
+            f"unknown profile '{name}' — {suggest(name, valid, listing=listed, otherwise=listed)}"
+        )
     return name
 
 
@@ -190,7 +154,8 @@ class MqttSection(_Model):
     @field_validator("url")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        return check_mqtt_url(value)
+        parse_broker_url(value)  # a BrokerUrlError is a ValueError: pydantic reports it
+        return value
 
 
 class HomeAssistantSection(_Model):

@@ -22,6 +22,18 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from gateway.errors import YamlSyntaxError
+
+__all__ = [
+    "MAX_VALUES",
+    "KeyPath",
+    "Position",
+    "YamlDocument",
+    "YamlProblem",
+    "YamlSyntaxError",
+    "parse_yaml",
+]
+
 KeyPath = tuple[str | int, ...]
 """A path into the data: mapping keys and list indexes, e.g. ``("buttons", 1, "gpio")``."""
 
@@ -61,14 +73,6 @@ class YamlDocument:
 
     def has(self, path: KeyPath) -> bool:
         return path in self.values
-
-
-class YamlSyntaxError(Exception):
-    """The text is not YAML: a problem with a position and a hint how to fix it."""
-
-    def __init__(self, problem: YamlProblem) -> None:
-        super().__init__(problem.text)
-        self.problem = problem
 
 
 def _nearest(table: dict[KeyPath, Position], path: KeyPath) -> Position:

@@ -7,13 +7,11 @@ button, and the options a device profile needs. Called by
 
 from __future__ import annotations
 
-import difflib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gateway.config.positions import KeyPath
-
-if TYPE_CHECKING:
-    from gateway.config.load import _Report
+from gateway.config.report import ConfigReport
+from gateway.config.suggest import suggest
 
 # ProfileOptions field -> the config key that sets it, and what to write there.
 _OPTION_KEYS = {
@@ -37,7 +35,7 @@ def _entries(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, An
     return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]
 
 
-def check_relations(report: _Report, data: dict[str, Any]) -> None:
+def check_relations(report: ConfigReport, data: dict[str, Any]) -> None:
     """Mistakes no single value shows: they are about how values relate."""
     products = data.get("products")
     product_names = sorted(map(str, products)) if isinstance(products, dict) else None
@@ -72,21 +70,22 @@ def check_relations(report: _Report, data: dict[str, Any]) -> None:
 
 
 def _check_product(
-    report: _Report, entry: dict[str, Any], base: KeyPath, product_names: list[str] | None
+    report: ConfigReport, entry: dict[str, Any], base: KeyPath, product_names: list[str] | None
 ) -> None:
     product = entry.get("product")
     if not isinstance(product, str) or product_names is None or product in product_names:
         return
-    close = difflib.get_close_matches(product, product_names, n=1)
     listed = ", ".join(product_names)
-    if close:
-        hint = f"did you mean '{close[0]}'? (products: {listed})"
-    else:
-        hint = f"define it under products:, or use one of: {listed}"
+    hint = suggest(
+        product,
+        product_names,
+        listing=f"products: {listed}",
+        otherwise=f"define it under products:, or use one of: {listed}",
+    )
     report.value_error((*base, "product"), f"unknown product '{product}' — {hint}")
 
 
-def _check_wiring(report: _Report, entry: dict[str, Any], base: KeyPath) -> None:
+def _check_wiring(report: ConfigReport, entry: dict[str, Any], base: KeyPath) -> None:
     wired, wireless = entry.get("gpio") is not None, entry.get("mqtt") is not None
     doc = report.doc
     if wired and wireless:
@@ -123,7 +122,7 @@ def _profile_names() -> list[str]:
     return profile_names()
 
 
-def _check_profile(report: _Report, entry: dict[str, Any], base: KeyPath, role: str) -> None:
+def _check_profile(report: ConfigReport, entry: dict[str, Any], base: KeyPath, role: str) -> None:
     from devices import PROFILES
 
     name = entry.get("profile", "json" if role == "sensor" else None)
@@ -148,7 +147,9 @@ def _check_profile(report: _Report, entry: dict[str, Any], base: KeyPath, role: 
             )
 
 
-def _check_pins(report: _Report, pins: list[tuple[tuple[int, int], int, KeyPath, str]]) -> None:
+def _check_pins(
+    report: ConfigReport, pins: list[tuple[tuple[int, int], int, KeyPath, str]]
+) -> None:
     first: dict[int, tuple[str, int]] = {}
     for (line, _col), pin, path, what in sorted(pins):
         if pin in first:

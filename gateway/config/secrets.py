@@ -28,16 +28,21 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from gateway.errors import SecretFileError, SubstitutionError
+
+__all__ = [
+    "SecretFileError",
+    "Substituted",
+    "SubstitutionError",
+    "locate_secret_file",
+    "read_secret_file",
+    "readable_by_others",
+    "secret_value",
+    "substitute",
+]
+
 # ${NAME}, ${NAME:-default}; "$${" writes a literal "${".
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
-
-
-class SubstitutionError(ValueError):
-    """A ``${...}`` reference cannot be filled in."""
-
-
-class SecretFileError(ValueError):
-    """A secret file cannot be read or is empty."""
 
 
 @dataclass(frozen=True)

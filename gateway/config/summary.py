@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from gateway.config.broker import parse_broker_url
 from gateway.config.models import Config
-from gateway.inputs.mqtt import parse_broker_url
 
 
 def format_duration(seconds: float) -> str:

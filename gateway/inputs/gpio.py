@@ -23,7 +23,7 @@ gpiozero calls the button handlers from its own threads; they only build the
 event and hand it to ``on_event`` (a non-blocking queue put). They never block
 and never raise: failures are counted in :meth:`GpioButtons.stats` and logged.
 
-Errors (all :class:`GpioError`)::
+Errors (all :class:`GpioError`, in :mod:`gateway.errors`)::
 
     GpioError
     ├── PinFactoryUnavailableError  the pin factory cannot load here (says how to fix it)
@@ -49,6 +49,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from gateway.clock import Clock, RealClock
 from gateway.config.models import ButtonConfig
 from gateway.core.events import ButtonAction, ButtonEvent, LedPattern
+from gateway.errors import DriveRefusedError, GpioError, PinClaimError, PinFactoryUnavailableError
 from gateway.outputs.led import play
 
 log = logging.getLogger(__name__)
@@ -73,22 +74,6 @@ _NO_GPIO_FIX = (
 
 
 _COUNTER: dict[ButtonAction, str] = {"press": "presses", "hold": "holds"}
-
-
-class GpioError(Exception):
-    """Base of the errors raised by this module."""
-
-
-class PinFactoryUnavailableError(GpioError):
-    """The requested gpiozero pin factory cannot be loaded on this machine."""
-
-
-class PinClaimError(GpioError):
-    """A configured button or LED pin could not be claimed."""
-
-
-class DriveRefusedError(GpioError):
-    """Demo driving was refused: real pins, an unknown pin, or an unknown action."""
 
 
 # --------------------------------------------------------------------------- pin factories

@@ -39,7 +39,6 @@ import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -48,7 +47,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.config.broker import parse_broker_url
 from gateway.config.models import MqttSection
+from gateway.errors import BrokerUrlError, TlsSetupError, TopicFilterError
 from gateway.outputs.reports import RateLimitedLog
 from gateway.outputs.topics import GatewayTopics
 
@@ -60,61 +61,6 @@ _MAX_QUEUED_PUBLISHES = 1000  # QoS 1 publishes paho keeps while disconnected
 _LOG_EVERY = 60.0  # seconds between repeats of a rate-limited warning
 
 
-class MqttError(Exception):
-    """Base class of the link's errors."""
-
-
-class BrokerUrlError(MqttError, ValueError):
-    """``mqtt.url`` is not ``mqtt://host[:port]`` or ``mqtts://host[:port]``."""
-
-
-class TopicFilterError(MqttError, ValueError):
-    """A subscription is not a valid MQTT topic filter."""
-
-
-class TlsSetupError(MqttError):
-    """The CA, certificate or key file could not be loaded."""
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    """Where the broker is, parsed from ``mqtt.url``.
-
-    >>> parse_broker_url("mqtts://broker.lan")
-    BrokerAddress(host='broker.lan', port=8883, tls=True)
-    """
-
-    host: str
-    port: int
-    tls: bool
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """Parse ``mqtt://host[:port]`` (1883) or ``mqtts://host[:port]`` (8883)."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise BrokerUrlError(f"'{url}' is not a broker URL: {exc}") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("mqtt", "mqtts"):
-        raise BrokerUrlError(
-            f"'{url}' must start with mqtt:// (plain) or mqtts:// (TLS), e.g. mqtts://broker.lan"
-        )
-    if not parts.hostname:
-        raise BrokerUrlError(f"'{url}' has no host, e.g. mqtt://127.0.0.1:1883")
-    if parts.username or parts.password:
-        # Credentials in a URL end up in logs and process lists.
-        raise BrokerUrlError("put the user in mqtt.username and the secret in mqtt.password_file")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise BrokerUrlError(f"'{url}' must not have a path or query: write mqtt://host:port")
-    tls = scheme == "mqtts"
-    return BrokerAddress(host=parts.hostname, port=port or (8883 if tls else 1883), tls=tls)
-
-
 def check_topic_filter(topic_filter: str) -> None:
     """Raise :class:`TopicFilterError` unless ``topic_filter`` is a valid filter.
 
@@ -122,7 +68,7 @@ def check_topic_filter(topic_filter: str) -> None:
     >>> check_topic_filter("a/#/b")
     Traceback (most recent call last):
     ...
-    gateway.inputs.mqtt.TopicFilterError: 'a/#/b': '#' is allowed only as the whole last level
+    gateway.errors.TopicFilterError: 'a/#/b': '#' is allowed only as the whole last level
     """
     if not topic_filter:
         raise TopicFilterError("a topic filter must not be empty")

@@ -3,6 +3,10 @@
 Exit codes: 0 success, 1 runtime failure (with a one-line reason, never a
 traceback), 2 invalid configuration or usage; ``status`` exits 3 when the
 gateway is not running (as ``systemctl status`` does).
+
+Every command's errors meet in :func:`main`, which catches the root of
+:mod:`gateway.errors` once: a :class:`~gateway.errors.ConfigError` prints its
+located lines, any other :class:`~gateway.errors.GatewayError` one line.
 """
 
 from __future__ import annotations
@@ -11,14 +15,14 @@ import argparse
 import logging
 import os
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gateway import __version__
-from gateway.clock import make_clock
-from gateway.config.load import ConfigError, check_command, load_config
+from gateway.clock import RealClock, make_clock
+from gateway.config.load import check_command, load_config
 from gateway.config.models import Config
+from gateway.errors import ConfigError, GatewayError
 from gateway.ops.logs import setup_logging
 
 DEFAULT_CONFIG = "/etc/reorder-gateway/gateway.yaml"
@@ -101,17 +105,28 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "check":
-        return check_command(args.config, sys.stdout, sys.stderr)
-    if args.command == "run":
-        return _run(args)
-    if args.command == "queue":
-        return _queue(args)
-    if args.command == "status":
-        return _status(args)
-    if args.command in ("install-service", "uninstall-service"):
-        return _service(args)
-    return 2
+    command = _COMMANDS.get(args.command)
+    if command is None:
+        return 2
+    try:
+        return command(args)
+    except ConfigError as exc:
+        for message in exc.messages:
+            print(message, file=sys.stderr)
+        if args.command == "run":
+            print(f"{args.config}: refusing to run with an invalid configuration", file=sys.stderr)
+        return 2
+    # OSError: the state directory, a port, a file these commands open themselves.
+    except (GatewayError, OSError) as exc:
+        if args.command == "run":
+            log.error("cannot start: %s", exc)  # in the service's log format
+        else:
+            print(f"reorder-gateway {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    return check_command(args.config, sys.stdout, sys.stderr)
 
 
 def _offline_env(config_path: str) -> dict[str, str]:
@@ -128,18 +143,8 @@ def _offline_env(config_path: str) -> dict[str, str]:
     return env
 
 
-def _offline_config(config_path: str) -> Config | None:
-    try:
-        return load_config(config_path, _offline_env(config_path)).config
-    except ConfigError as exc:
-        for message in exc.messages:
-            print(message, file=sys.stderr)
-        return None
-
-
-def _state_dir(config_path: str) -> Path | None:
-    config = _offline_config(config_path)
-    return None if config is None else Path(config.gateway.state_dir)
+def _offline_config(config_path: str) -> Config:
+    return load_config(config_path, _offline_env(config_path)).config
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -147,68 +152,43 @@ def _run(args: argparse.Namespace) -> int:
     # Imported here so that `check` and `queue` work without GPIO or MQTT libraries
     # touching the hardware.
     from gateway.daemon import run_gateway
-    from gateway.inputs.gpio import GpioError
-    from gateway.inputs.mqtt import MqttError
-    from gateway.outbox.store import OutboxError
 
-    try:
-        return run_gateway(Path(args.config), make_clock(args.time_scale), demo=args.demo)
-    except ConfigError as exc:
-        for message in exc.messages:
-            print(message, file=sys.stderr)
-        print(f"{args.config}: refusing to run with an invalid configuration", file=sys.stderr)
-        return 2
-    except (GpioError, MqttError, OutboxError, OSError) as exc:
-        log.error("cannot start: %s", exc)
-        return 1
+    return run_gateway(Path(args.config), make_clock(args.time_scale), demo=args.demo)
 
 
 def _queue(args: argparse.Namespace) -> int:
     from gateway.ops.queue import queue_drop, queue_list, queue_retry
-    from gateway.outbox.store import OutboxError
 
-    state_dir = _state_dir(args.config)
-    if state_dir is None:
-        return 2
-    try:
-        if args.queue_command in (None, "list"):
-            return queue_list(state_dir, sys.stdout, time.time())
-        if args.queue_command == "retry":
-            return queue_retry(state_dir, args.key, sys.stdout)
-        return queue_drop(state_dir, args.key, sys.stdout, force=args.force)
-    except OutboxError as exc:
-        print(f"reorder-gateway queue: {exc}", file=sys.stderr)
-        return 1
+    state_dir = Path(_offline_config(args.config).gateway.state_dir)
+    if args.queue_command in (None, "list"):
+        return queue_list(state_dir, sys.stdout, RealClock().now())
+    if args.queue_command == "retry":
+        return queue_retry(state_dir, args.key, sys.stdout)
+    return queue_drop(state_dir, args.key, sys.stdout, force=args.force)
 
 
 def _status(args: argparse.Namespace) -> int:
     from gateway.ops.status import status_command
 
     config = _offline_config(args.config)
-    if config is None:
-        return 2
     return status_command(
         config.gateway.id,
         Path(config.gateway.state_dir),
         sys.stdout,
-        now=time.time(),
+        now=RealClock().now(),
         as_json=args.json,
     )
 
 
 def _service(args: argparse.Namespace) -> int:
-    from gateway.ops.systemd import InstallError, install_service, uninstall_service
+    from gateway.ops.systemd import install_service, uninstall_service
 
     root = Path(args.root)
-    try:
-        if args.command == "install-service":
-            executable = Path(args.executable) if args.executable else None
-            report = install_service(root, executable)
-        else:
-            report = uninstall_service(root)
-    except (InstallError, OSError) as exc:
-        print(f"reorder-gateway {args.command}: {exc}", file=sys.stderr)
-        return 1
+    if args.command == "install-service":
+        executable = Path(args.executable) if args.executable else None
+        report = install_service(root, executable)
+    else:
+        report = uninstall_service(root)
     for label, paths in (
         ("wrote", report.written),
         ("unchanged", report.unchanged),
@@ -225,3 +205,13 @@ def _service(args: argparse.Namespace) -> int:
             "(docs/operations.md)"
         )
     return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "check": _check,
+    "run": _run,
+    "queue": _queue,
+    "status": _status,
+    "install-service": _service,
+    "uninstall-service": _service,
+}

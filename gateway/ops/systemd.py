@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from gateway.errors import InstallError
+
 log = logging.getLogger(__name__)
 
 SERVICE = "reorder-gateway"
@@ -95,10 +97,6 @@ class Notifier:
 
 
 # --------------------------------------------------------------------------- install
-
-
-class InstallError(Exception):
-    """The service could not be installed or removed."""
 
 
 @dataclass

@@ -22,6 +22,11 @@ from pathlib import Path
 from typing import Self
 
 from gateway.core.events import OrderState
+from gateway.errors import (
+    OutboxMissingError,
+    OutboxUnavailableError,
+    SchemaTooNewError,
+)
 
 SCHEMA_VERSION = 2
 DB_NAME = "gateway.db"
@@ -112,22 +117,6 @@ CREATE INDEX IF NOT EXISTS orders_due ON orders (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS orders_created ON orders (created_at);
 """
 )
-
-
-class OutboxError(Exception):
-    """The outbox cannot be used (base class)."""
-
-
-class OutboxUnavailableError(OutboxError):
-    """The database failed: disk full, I/O error, locked too long, permissions."""
-
-
-class SchemaTooNewError(OutboxError):
-    """The database was written by a newer gateway; refusing to guess its meaning."""
-
-
-class OutboxMissingError(OutboxError):
-    """There is no outbox in the state directory (the gateway has not run there)."""
 
 
 @contextmanager

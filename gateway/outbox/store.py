@@ -33,16 +33,18 @@ from gateway.core.events import (
     SaveEpisode,
 )
 from gateway.core.lifecycle import CancelPlan, cancel_plan
+from gateway.errors import (
+    OutboxError,
+    OutboxMissingError,
+    OutboxUnavailableError,
+    SchemaTooNewError,
+)
 from gateway.outbox.claims import SenderClaims
 from gateway.outbox.schema import (
     DB_NAME,
     FINAL,
     NOT_HERE,
     SCHEMA_VERSION,
-    OutboxError,
-    OutboxMissingError,
-    OutboxUnavailableError,
-    SchemaTooNewError,
     marks,
 )
 from gateway.outbox.views import OrderRow

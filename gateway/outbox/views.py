@@ -18,13 +18,13 @@ from pathlib import Path
 from gateway.clock import rfc3339
 from gateway.core.events import Episode, OrderState, PlaceOrder, Trigger
 from gateway.core.keys import short_key
+from gateway.errors import OutboxError
 from gateway.outbox.schema import (
     FINAL,
     FOLLOWED,
     TO_SEND,
     UNSENT,
     Connection,
-    OutboxError,
     marks,
 )
 

@@ -28,10 +28,10 @@ from gateway.commerce.base import (
     Unclear,
     build_body,
 )
-from gateway.commerce.errors import CommerceConfigError
 from gateway.commerce.http import MAX_RETRY_AFTER, HttpCommerce, parse_retry_after
 from gateway.config.models import CommerceSection
 from gateway.core.events import OrderState, PlaceOrder
+from gateway.errors import CommerceConfigError
 
 NOW = 1_800_000_000.0
 TOKEN = "s3cret-token-value"

@@ -13,16 +13,14 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
+from gateway.config.broker import BrokerAddress, BrokerUrlError, parse_broker_url
 from gateway.config.models import MqttSection
 from gateway.inputs.mqtt import (
-    BrokerAddress,
-    BrokerUrlError,
     InboundMessage,
     MqttLink,
     TlsSetupError,
     TopicFilterError,
     check_topic_filter,
-    parse_broker_url,
 )
 from tests.support.broker import Broker, mosquitto_binary
 from tests.support.ports import free_port, wait_for_port

@@ -1,0 +1,148 @@
+"""Every file the configuration names, read or loaded while loading it, as ``run`` will.
+
+Secret files (``commerce.token_file``, ``mqtt.password_file``) are read into the
+secret itself; CA, certificate and key files are loaded with the very functions
+the connections use (:mod:`gateway.config.tls`). So ``check`` refuses what ``run``
+could not use, each problem at its line, and ``run`` never meets it as a crash.
+Each file's key is rewritten to where the file was found (``~`` expanded, a
+secret file inside ``$CREDENTIALS_DIRECTORY``), so that whatever reads it again
+later reads the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from gateway.config.broker import parse_broker_url
+from gateway.config.models import CommerceSection, MqttSection
+from gateway.config.positions import KeyPath
+from gateway.config.report import ConfigReport
+from gateway.config.secrets import locate_secret_file, read_secret_file, readable_by_others
+from gateway.config.tls import mqtt_tls_context, shop_tls_context
+from gateway.errors import BrokerUrlError, SecretFileError, TlsFileError
+
+__all__ = ["load_tls_files", "read_secret_files"]
+
+# (section, secret, the key naming the file it may come from)
+_SECRET_FILES: tuple[tuple[str, str, str], ...] = (
+    ("commerce", "token", "token_file"),
+    ("mqtt", "password", "password_file"),
+)
+_Section = TypeVar("_Section", bound=BaseModel)
+_MQTT_TLS_KEYS = ("ca_file", "cert_file", "key_file")
+_TLS_FILES: tuple[KeyPath, ...] = (
+    *(("mqtt", key) for key in _MQTT_TLS_KEYS),
+    ("commerce", "ca_file"),
+)
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any] | None:
+    section = data.get(name)
+    return section if isinstance(section, dict) else None
+
+
+def read_secret_files(report: ConfigReport, data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Read ``*_file`` secrets into the secret itself, so consumers only read ``.token``."""
+    for section_name, secret, file_key in _SECRET_FILES:
+        section = _section(data, section_name)
+        if section is None or not isinstance(section.get(file_key), str):
+            continue
+        if section.get(secret) is not None:
+            report.key_error(
+                (section_name, file_key),
+                f"both {secret} and {file_key} are set — keep only {file_key}",
+            )
+            continue
+        location = locate_secret_file(section[file_key], env)
+        try:
+            section[secret] = read_secret_file(location)
+        except SecretFileError as exc:
+            report.value_error((section_name, file_key), str(exc))
+            continue
+        # The shop client re-reads the token file when it changes: the same file.
+        section[file_key] = str(location)
+        _warn_if_shared(report, (section_name, file_key), location)
+
+
+def _warn_if_shared(report: ConfigReport, path: KeyPath, location: Path) -> None:
+    mode = readable_by_others(location)
+    if mode is not None:
+        report.warn_value(
+            path,
+            f"{location} is readable by group/others (mode {mode:04o}) "
+            f"— run 'chmod 600 {location}'",
+        )
+
+
+def load_tls_files(report: ConfigReport, data: dict[str, Any]) -> None:
+    """Every CA, certificate and key file: present, and loadable where ``run`` loads it."""
+    missing: set[KeyPath] = set()
+    for path in _TLS_FILES:
+        section_name, key = path
+        section = _section(data, str(section_name))
+        name = section.get(str(key)) if section else None
+        if section is None or not isinstance(name, str):
+            continue
+        location = Path(name).expanduser()
+        section[str(key)] = str(location)
+        if not location.is_file():
+            report.value_error(path, f"{location} does not exist — fix the path or remove the key")
+            missing.add(path)
+        elif path == ("mqtt", "key_file"):
+            _warn_if_shared(report, path, location)
+    mqtt = _valid(MqttSection, data.get("mqtt", {}))
+    if mqtt is not None:
+        _load_mqtt_tls(report, mqtt, missing)
+    commerce = _valid(CommerceSection, data.get("commerce"))
+    # Without verification the shop client never loads the CA file; neither does this.
+    if (
+        commerce is not None
+        and commerce.verify_tls
+        and commerce.ca_file is not None
+        and ("commerce", "ca_file") not in missing
+    ):
+        try:
+            shop_tls_context(commerce.ca_file)
+        except TlsFileError as exc:
+            report.value_error(("commerce", "ca_file"), str(exc))
+
+
+def _valid(model: type[_Section], section: Any) -> _Section | None:
+    """The section as the gateway will read it; None when invalid (reported elsewhere)."""
+    try:
+        return model.model_validate(section)
+    except ValidationError:
+        return None
+
+
+def _load_mqtt_tls(report: ConfigReport, mqtt: MqttSection, missing: set[KeyPath]) -> None:
+    named = [key for key in _MQTT_TLS_KEYS if getattr(mqtt, key) is not None]
+    if not named:
+        return
+    try:
+        tls = parse_broker_url(mqtt.url).tls
+    except BrokerUrlError:
+        return  # reported where the URL is validated
+    if not tls:
+        report.key_error(
+            ("mqtt", named[0]),
+            f"is set but mqtt.url '{mqtt.url}' is plain MQTT — use mqtts://HOST:8883 for TLS, "
+            f"or remove {', '.join('mqtt.' + key for key in named)}",
+        )
+        return
+    if any(("mqtt", key) in missing for key in named):
+        return
+    if mqtt.key_file is not None and mqtt.cert_file is None:
+        # The MQTT client ignores a key without a certificate; so does this, loudly.
+        report.warn_value(
+            ("mqtt", "key_file"),
+            "is ignored without mqtt.cert_file — add the client certificate, or remove key_file",
+        )
+    try:
+        mqtt_tls_context(mqtt.ca_file, mqtt.cert_file, mqtt.key_file)
+    except TlsFileError as exc:
+        report.value_error(("mqtt", exc.setting), str(exc))
