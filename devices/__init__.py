@@ -1,5 +1,7 @@
 """Device profiles: one module per device family, each a declarative
-:class:`~devices.base.Profile` plus a pure ``parse(topic, payload, options)``.
+:class:`~devices.base.Profile` with a pure ``parse(topic, payload, options)``
+and its inverse ``encode(meaning, options, extra)`` (the simulator's devices
+publish what ``encode`` gives).
 
 >>> from devices import get_profile
 >>> get_profile("reorder-button").name
@@ -7,9 +9,12 @@
 """
 
 from devices.base import (
+    ActionWords,
     DeviceAction,
     DeviceReading,
+    EncodeError,
     Example,
+    Message,
     Parsed,
     ParseError,
     Profile,
@@ -19,9 +24,12 @@ from devices.registry import PROFILES, get_profile, profile_names
 
 __all__ = [
     "PROFILES",
+    "ActionWords",
     "DeviceAction",
     "DeviceReading",
+    "EncodeError",
     "Example",
+    "Message",
     "ParseError",
     "Parsed",
     "Profile",

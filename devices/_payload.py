@@ -1,14 +1,20 @@
-"""Helpers shared by the device parsers: decoding, dotted paths, numbers, words.
+"""Helpers shared by the device parsers and encoders: decoding, dotted paths,
+numbers, words, and their way back to bytes.
 
-Every helper raises :class:`~devices.base.ParseError` with a short reason and
-nothing else, so a parser built from them keeps the "only ParseError" promise.
-Reasons never echo more than a few dozen characters of device input: they end
-up in logs and metrics labels.
+Every parsing helper raises :class:`~devices.base.ParseError` with a short
+reason and nothing else, so a parser built from them keeps the "only
+ParseError" promise; the encoding helpers raise only
+:class:`~devices.base.EncodeError`. Reasons never echo more than a few dozen
+characters of device input: they end up in logs and metrics labels.
 
 >>> decode_object(b'{"a": [{"b": "523.4"}]}')
 {'a': [{'b': '523.4'}]}
 >>> as_number(lookup({"a": [{"b": "523.4"}]}, "a.0.b"), "a.0.b")
 523.4
+>>> data: dict[str, object] = {}
+>>> place(data, "a.1.b", 523.4)
+>>> encode_json(data)
+b'{"a":[null,{"b":523.4}]}'
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ import functools
 import json
 import math
 import re
+from collections.abc import Mapping
 
-from devices.base import CanonicalAction, ParseError
+from devices.base import CanonicalAction, EncodeError, ParseError
 
 # The MQTT layer caps payloads far lower; this bound keeps parse() cheap even
 # when it is called directly (tests, the CLI's "check a payload" command).
@@ -26,6 +33,8 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_WORD_CHARS = 64
 MAX_EVENT_ID_CHARS = 128
 _MAX_NUMBER_CHARS = 64
+# A padded list this long is a configuration slip, not a device's message.
+_MAX_PLACED_INDEX = 1000
 
 # ASCII only: float() also accepts "1_000", "infinity" and non-Latin digits,
 # none of which a scale or level sensor publishes.
@@ -179,3 +188,116 @@ def canonical(word: str) -> CanonicalAction:
     if lowered in _HOLD_WORDS:
         return "hold"
     return "other"
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def encode_json(data: object) -> bytes:
+    """Compact JSON bytes, as small firmware writes them."""
+    try:
+        return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise EncodeError(f"cannot be sent as JSON: {str(exc)[:60]}") from exc
+
+
+def encode_object(
+    fields: Mapping[str, object], extra: Mapping[str, object], reserved: tuple[str, ...] = ()
+) -> bytes:
+    """A JSON object of the event's ``fields`` followed by the ``extra`` keys.
+
+    An extra key may not overwrite a field, nor be one of the ``reserved`` keys
+    the parser reads (it would change what the message means).
+    """
+    clash = sorted((set(fields) | set(reserved)) & set(extra))
+    if clash:
+        raise EncodeError(f"extra key {clash[0]!r} would change what the message means")
+    return encode_json({**fields, **extra})
+
+
+def refuse_extra(family: str, extra: Mapping[str, object]) -> None:
+    """For families whose payload is not a JSON object with room for more keys."""
+    if extra:
+        raise EncodeError(f"{family} messages have no room for extra keys ({sorted(extra)[0]!r})")
+
+
+def refuse_event_id(family: str, event_id: str | None) -> None:
+    """For families (or message kinds) that carry no event id."""
+    if event_id is not None:
+        raise EncodeError(f"{family} messages carry no event id (got {short(event_id)})")
+
+
+def sendable_word(family: str, word: str) -> str:
+    """A device word the parser will accept: 1..64 printable characters."""
+    try:
+        return as_word(word, "the action word")
+    except ParseError as exc:
+        raise EncodeError(f"{family}: {exc}") from None
+
+
+def sendable_event_id(family: str, event_id: str) -> str:
+    """An event id the parser will accept: 1..128 printable characters."""
+    try:
+        return as_event_id(event_id, "the event id")
+    except ParseError as exc:
+        raise EncodeError(f"{family}: {exc}") from None
+
+
+def require_word(family: str, word: str, action: CanonicalAction, means: CanonicalAction) -> None:
+    """The device word must mean the stated action, or the message would lie."""
+    if action != means:
+        raise EncodeError(f"{family}: {short(word)} means {means!r}, not {action!r}")
+
+
+def number_text(value: float) -> str:
+    """The shortest text that reads back as exactly ``value``."""
+    if not math.isfinite(value):
+        raise EncodeError(f"a reading must be finite, got {value!r}")
+    return repr(float(value))
+
+
+def place(data: dict[str, object], path: str, value: object) -> None:
+    """Put ``value`` at a dotted path, creating objects (and lists for index segments).
+
+    The inverse of :func:`lookup`: ``lookup(data, path)`` then returns ``value``.
+    Lists are padded with ``null`` (a ``null`` list item counts as free); a path
+    that runs into a value already placed is refused.
+    """
+    try:
+        segments = split_path(path)
+    except ParseError as exc:
+        raise EncodeError(str(exc)) from None
+    node: object = data
+    for segment, following in zip(segments, [*segments[1:], None], strict=True):
+        child: object = value if following is None else ([] if _is_index(following) else {})
+        node = _step(node, segment, child, path, last=following is None)
+
+
+def _is_index(segment: str) -> bool:
+    return segment.isdecimal() and segment.isascii()
+
+
+def _step(node: object, segment: str, child: object, path: str, *, last: bool) -> object:
+    """Descend one segment of ``path``, creating ``child`` if nothing is there yet."""
+    if isinstance(node, dict):
+        if segment in node and (last or not isinstance(node[segment], dict | list)):
+            raise EncodeError(f"path {short(path)} runs into a value already placed")
+        existing = node.get(segment)
+    elif isinstance(node, list) and _is_index(segment):
+        index = int(segment)
+        if index > _MAX_PLACED_INDEX:
+            raise EncodeError(f"path {short(path)}: list index {index} is too large")
+        node.extend([None] * (index + 1 - len(node)))
+        existing = node[index]
+    else:
+        raise EncodeError(f"path {short(path)} runs into a value already placed")
+    if existing is None:
+        if isinstance(node, dict):
+            node[segment] = child
+        else:
+            node[int(segment)] = child
+        return child
+    # Two paths may share objects on the way ("a.b", "a.c"), never an end point.
+    if last or not isinstance(existing, dict | list):
+        raise EncodeError(f"path {short(path)} runs into a value already placed")
+    return existing

@@ -3,11 +3,18 @@
 A profile turns one MQTT message ``(topic, payload)`` of its device family into
 zero or more :data:`Parsed` items, or raises :class:`ParseError` with a short
 reason (the gateway counts it, logs it rate-limited and drops the message).
+
+It also goes the other way: ``encode(meaning, options, extra)`` gives the
+:class:`Message` items a real device of the family publishes for a meaning (a
+press, a hold, a reading, or ``None`` for a message that carries no event), so
+the simulator speaks exactly what the parser reads. ``parse`` of every encoded
+message gives back ``[meaning]`` (``[]`` for ``None``); the registry test holds
+every family to that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,8 +22,15 @@ CanonicalAction = Literal["press", "hold", "other"]
 """``press`` = reorder, ``hold`` = cancel, ``other`` = recognised but not mapped (ignored)."""
 
 
+ButtonAction = Literal["press", "hold"]
+
+
 class ParseError(ValueError):
     """The payload is not what this device family sends."""
+
+
+class EncodeError(ValueError):
+    """This device family cannot say that (e.g. an event id on a family without ids)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,23 @@ class DeviceReading:
 
 
 Parsed = DeviceAction | DeviceReading
+
+
+@dataclass(frozen=True)
+class Message:
+    """One MQTT message a device publishes, relative to its configured topic.
+
+    >>> Message("action", b"single").topic("zigbee2mqtt/laundry")
+    'zigbee2mqtt/laundry/action'
+    >>> Message("", b"ON").topic("node/binary_sensor/coffee/state")
+    'node/binary_sensor/coffee/state'
+    """
+
+    subtopic: str  # "" = the configured topic itself, else one of the profile's subtopics
+    payload: bytes
+
+    def topic(self, base: str) -> str:
+        return f"{base}/{self.subtopic}" if self.subtopic else base
 
 
 @dataclass(frozen=True)
@@ -57,14 +88,53 @@ class Example:
 
 
 @dataclass(frozen=True)
+class ActionWords:
+    """The words a family's devices send for a press and a hold (``SINGLE``/``HOLD``)."""
+
+    press: str
+    hold: str
+
+
+Parser = Callable[[str, bytes, ProfileOptions], list[Parsed]]
+# (meaning, options, extra) -> messages. ``extra`` holds the other keys a device
+# sends beside the event (battery, link quality, a sequence number); families
+# whose payload is not a JSON object refuse it.
+Encoder = Callable[[Parsed | None, ProfileOptions, Mapping[str, object]], tuple[Message, ...]]
+
+
+@dataclass(frozen=True)
 class Profile:
+    """A device family: how to read its messages and how to write them.
+
+    >>> from devices import get_profile
+    >>> tasmota = get_profile("tasmota")
+    >>> press = tasmota.action("press")
+    >>> press
+    DeviceAction(action='press', raw='SINGLE', event_id=None)
+    >>> [message] = tasmota.encode(press, ProfileOptions(), {})
+    >>> message.payload
+    b'{"Button1":{"Action":"SINGLE"}}'
+    >>> tasmota.parse("stat/desk/RESULT", message.payload, ProfileOptions()) == [press]
+    True
+    """
+
     name: str
     description: str
     kind: Literal["button", "sensor", "both"]
     has_event_ids: bool  # False: duplicates are judged by the dedupe window
-    parse: Callable[[str, bytes, ProfileOptions], list[Parsed]]
+    parse: Parser
+    encode: Encoder
     examples: tuple[Example, ...]
+    # The device's own words for a press and a hold, for ``action()``; None for sensors.
+    words: ActionWords | None = None
     # Extra topics to subscribe for a configured base topic (e.g. "<t>/action").
     subtopics: tuple[str, ...] = ()
     # Options this profile requires, for the config check (e.g. ("value_path",)).
     required_options: tuple[str, ...] = ()
+
+    def action(self, action: ButtonAction, event_id: str | None = None) -> DeviceAction:
+        """A press or hold in this family's own word, ready for ``encode``."""
+        if self.words is None:
+            raise EncodeError(f"{self.name} devices send no {action}: they are sensors")
+        word = self.words.press if action == "press" else self.words.hold
+        return DeviceAction(action=action, raw=word, event_id=event_id)

@@ -13,15 +13,36 @@ retained message as a press, so a reconnect cannot reorder.
 
 >>> parse("scale/sensor/flour/state", b"523.4", ProfileOptions())
 [DeviceReading(value=523.4, event_id=None)]
+>>> encode(DeviceAction("press", "ON"), ProfileOptions(), {})
+(Message(subtopic='', payload=b'ON'),)
 """
 
 from __future__ import annotations
 
-from devices._payload import as_number, as_word, canonical, decode_object, decode_text, require
+from collections.abc import Mapping
+
+from devices._payload import (
+    as_number,
+    as_word,
+    canonical,
+    decode_object,
+    decode_text,
+    encode_json,
+    number_text,
+    refuse_event_id,
+    refuse_extra,
+    require,
+    require_word,
+    sendable_word,
+)
 from devices.base import (
+    ActionWords,
+    CanonicalAction,
     DeviceAction,
     DeviceReading,
+    EncodeError,
     Example,
+    Message,
     Parsed,
     ParseError,
     Profile,
@@ -49,12 +70,37 @@ def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
         raise ParseError(f"expected ON, OFF, a number or an event object: {exc}") from exc
 
 
+# The two binary_sensor states and what they mean.
+_STATES: dict[str, CanonicalAction] = {"ON": "press", "OFF": "other"}
+
+
+def encode(
+    meaning: Parsed | None, options: ProfileOptions, extra: Mapping[str, object]
+) -> tuple[Message, ...]:
+    """``ON``/``OFF`` for those words, an event object for other words, a number
+    for a reading. ESPHome states carry no event id and no other keys."""
+    refuse_extra("esphome", extra)
+    if meaning is None:
+        raise EncodeError("every esphome state means something: there is no empty message")
+    refuse_event_id("esphome", meaning.event_id)
+    if isinstance(meaning, DeviceReading):
+        return (Message("", number_text(meaning.value).encode()),)
+    word = sendable_word("esphome", meaning.raw)
+    if word in _STATES:
+        require_word("esphome", word, meaning.action, _STATES[word])
+        return (Message("", word.encode()),)
+    require_word("esphome", word, meaning.action, canonical(word))
+    return (Message("", encode_json({"event_type": word})),)
+
+
 PROFILE = Profile(
     name="esphome",
     description="ESPHome MQTT: binary_sensor ON/OFF, event entities, numeric sensors.",
     kind="both",
     has_event_ids=False,
     parse=parse,
+    encode=encode,
+    words=ActionWords(press="single", hold="long"),
     examples=(
         Example(
             topic="kitchen-node/binary_sensor/coffee_button/state",

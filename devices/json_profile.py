@@ -13,15 +13,35 @@ Paths walk objects by key and lists by index: ``data.readings.0.grams``.
 
 >>> parse("scale/kitchen", b'{"w": [{"g": "523.4"}]}', ProfileOptions(value_path="w.0.g"))
 [DeviceReading(value=523.4, event_id=None)]
+>>> encode(DeviceReading(523.4), ProfileOptions(value_path="w.0.g"), {"battery": 88})
+(Message(subtopic='', payload=b'{"w":[{"g":523.4}],"battery":88}'),)
 """
 
 from __future__ import annotations
 
-from devices._payload import as_event_id, as_number, as_word, canonical, decode_json, lookup
+import math
+from collections.abc import Mapping
+
+from devices._payload import (
+    as_event_id,
+    as_number,
+    as_word,
+    canonical,
+    decode_json,
+    encode_object,
+    lookup,
+    place,
+    require_word,
+    sendable_event_id,
+    sendable_word,
+)
 from devices.base import (
+    ActionWords,
     DeviceAction,
     DeviceReading,
+    EncodeError,
     Example,
+    Message,
     Parsed,
     ParseError,
     Profile,
@@ -50,6 +70,51 @@ def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
     return parsed
 
 
+def encode(
+    meaning: Parsed | None, options: ProfileOptions, extra: Mapping[str, object]
+) -> tuple[Message, ...]:
+    """One object with the meaning at the configured paths, then ``extra``.
+
+    A reading from a device that also has an ``action_path`` carries a ``null``
+    action; ``None`` is a message with a ``null`` action (a button only). An
+    action from a device with a ``value_path`` cannot be said: every one of its
+    messages must hold a number.
+    """
+    if options.action_path is None and options.value_path is None:
+        raise EncodeError("json profile needs a value or action path")
+    data: dict[str, object] = {}
+    if isinstance(meaning, DeviceAction):
+        if options.action_path is None:
+            raise EncodeError("this json device has no action_path: it sends no actions")
+        if options.value_path is not None:
+            raise EncodeError("this json device has a value_path: each message needs a number")
+        word = sendable_word("json", meaning.raw)
+        require_word("json", word, meaning.action, canonical(word))
+        place(data, options.action_path, word)
+    elif isinstance(meaning, DeviceReading):
+        if options.value_path is None:
+            raise EncodeError("this json device has no value_path: it sends no readings")
+        if not math.isfinite(meaning.value):
+            raise EncodeError(f"a reading must be finite, got {meaning.value!r}")
+        place(data, options.value_path, meaning.value)
+        if options.action_path is not None:
+            place(data, options.action_path, None)
+    else:
+        if options.action_path is None or options.value_path is not None:
+            raise EncodeError("only a json button without a value_path sends empty messages")
+        place(data, options.action_path, None)
+    event_id = None if meaning is None else meaning.event_id
+    if options.event_id_path is not None:
+        if event_id is None:
+            raise EncodeError(f"this json device sends an event id at {options.event_id_path!r}")
+        place(data, options.event_id_path, sendable_event_id("json", event_id))
+    elif event_id is not None:
+        raise EncodeError("this json device has no event_id_path: its messages carry no id")
+    # Every configured path was placed above, so an extra key that the parser
+    # would read clashes with a key of ``data``.
+    return (Message("", encode_object(data, extra)),)
+
+
 _BUTTON = ProfileOptions(action_path="action")
 _SCALE = ProfileOptions(value_path="weight.grams", event_id_path="msg_id")
 
@@ -59,6 +124,8 @@ PROFILE = Profile(
     kind="both",
     has_event_ids=False,
     parse=parse,
+    encode=encode,
+    words=ActionWords(press="press", hold="hold"),
     examples=(
         Example(
             topic="home/hallway/button",

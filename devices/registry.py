@@ -1,7 +1,8 @@
 """All device profiles by name.
 
-Adding a device family = one module with ``PROFILE`` and ``parse`` plus one
-line in ``_ALL`` below; the registry test then checks its examples.
+Adding a device family = one module with ``PROFILE``, ``parse`` and ``encode``
+plus one line in ``_ALL`` below; the registry test then checks that its
+examples parse and that their meanings encode and parse back.
 
 >>> profile_names()
 ['esphome', 'json', 'reorder-button', 'shelly', 'tasmota', 'zigbee2mqtt']

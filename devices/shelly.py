@@ -18,15 +18,35 @@ falls back to its dedupe window)::
 
 >>> parse("shellies/sh1/input_event/0", b'{"event": "S", "event_cnt": 12}', ProfileOptions())
 [DeviceAction(action='press', raw='S', event_id='cnt-12')]
+
+Encoding picks the generation by the event id: ``cnt-<N>`` is a Gen1
+``input_event`` with ``event_cnt`` N, no id is a Gen2 notification:
+
+>>> encode(PROFILE.action("press", "cnt-13"), ProfileOptions(), {})
+(Message(subtopic='', payload=b'{"event":"S","event_cnt":13}'),)
 """
 
 from __future__ import annotations
 
-from devices._payload import as_word, decode_object, require, short
+import re
+from collections.abc import Mapping
+
+from devices._payload import (
+    as_word,
+    decode_object,
+    encode_object,
+    require,
+    require_word,
+    sendable_word,
+    short,
+)
 from devices.base import (
+    ActionWords,
     CanonicalAction,
     DeviceAction,
+    EncodeError,
     Example,
+    Message,
     Parsed,
     ParseError,
     Profile,
@@ -78,6 +98,52 @@ def _gen2(data: dict[str, object], options: ProfileOptions) -> list[Parsed]:
     return parsed
 
 
+_COUNTER_ID = re.compile(r"cnt-(\d{1,12})", re.ASCII)
+# Gen1 reports this after boot, before any button event.
+_GEN1_IDLE = {"event": "", "event_cnt": 0}
+
+
+def _encode_gen1(
+    word: str, action: CanonicalAction, event_id: str, extra: Mapping[str, object]
+) -> Message:
+    match = _COUNTER_ID.fullmatch(event_id)
+    if match is None:
+        raise EncodeError(f"shelly Gen1 event ids are 'cnt-<event_cnt>', got {short(event_id)}")
+    require_word("shelly Gen1", word, action, _GEN1.get(word, "other"))
+    fields = {"event": word, "event_cnt": int(match.group(1))}
+    return Message("", encode_object(fields, extra, reserved=("method",)))
+
+
+def _encode_gen2(word: str, options: ProfileOptions, extra: Mapping[str, object]) -> Message:
+    index = options.button_index - 1
+    event = {"component": f"input:{index}", "id": index, "event": word}
+    fields = {"method": "NotifyEvent", "params": {"events": [event]}}
+    return Message("", encode_object(fields, extra))
+
+
+def encode(
+    meaning: Parsed | None, options: ProfileOptions, extra: Mapping[str, object]
+) -> tuple[Message, ...]:
+    """Gen1 ``{"event", "event_cnt"}`` for ids ``cnt-<N>``, Gen2 ``NotifyEvent`` without.
+
+    ``None`` is the Gen1 idle report after boot.
+    """
+    if meaning is None:
+        return (Message("", encode_object(_GEN1_IDLE, extra, reserved=("method",))),)
+    if not isinstance(meaning, DeviceAction):
+        raise EncodeError("shelly inputs send button events, not readings")
+    word = sendable_word("shelly", meaning.raw)
+    if meaning.event_id is not None:
+        return (_encode_gen1(word, meaning.action, meaning.event_id, extra),)
+    if word in _GEN1:
+        raise EncodeError(
+            f"shelly: {word!r} is a Gen1 word and Gen1 events carry an id 'cnt-<N>'; "
+            "Gen2 says single_push / long_push"
+        )
+    require_word("shelly Gen2", word, meaning.action, _GEN2.get(word, "other"))
+    return (_encode_gen2(word, options, extra),)
+
+
 def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
     """Gen1 ``input_event`` or Gen2 ``NotifyEvent``, told apart by their keys."""
     data = decode_object(payload)
@@ -100,6 +166,8 @@ PROFILE = Profile(
     kind="button",
     has_event_ids=False,
     parse=parse,
+    encode=encode,
+    words=ActionWords(press="S", hold="L"),
     examples=(
         Example(
             topic="shellies/shellybutton1-A1B2C3/input_event/0",

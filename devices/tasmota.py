@@ -12,30 +12,42 @@ and other RESULT keys (``POWER``, ``Dimmer`` …) parse to nothing.
 [DeviceAction(action='hold', raw='HOLD', event_id=None)]
 >>> parse("stat/pantry/RESULT", b'{"Button2": {"Action": "SINGLE"}}', ProfileOptions())
 []
+>>> encode(PROFILE.action("hold"), ProfileOptions(button_index=2), {})
+(Message(subtopic='', payload=b'{"Button2":{"Action":"HOLD"}}'),)
 """
 
 from __future__ import annotations
 
-from devices._payload import as_word, decode_object
+from collections.abc import Mapping
+
+from devices._payload import (
+    as_word,
+    decode_object,
+    encode_object,
+    refuse_event_id,
+    require_word,
+    sendable_word,
+)
 from devices.base import (
+    ActionWords,
     CanonicalAction,
     DeviceAction,
+    EncodeError,
     Example,
+    Message,
     Parsed,
     ParseError,
     Profile,
     ProfileOptions,
 )
 
+# Tasmota always sends upper case; matching exactly keeps look-alikes (e.g.
+# "ſingle", whose upper() is "SINGLE") from ever ordering. Every other word
+# (DOUBLE, TRIPLE, QUAD, PENTA, CLEAR, INC_DEC ...) is "other".
+ACTIONS: dict[str, CanonicalAction] = {"SINGLE": "press", "HOLD": "hold"}
 
-def _canonical(word: str) -> CanonicalAction:
-    # Tasmota always sends upper case; matching exactly keeps look-alikes
-    # (e.g. "ſingle", whose upper() is "SINGLE") from ever ordering.
-    if word == "SINGLE":
-        return "press"
-    if word == "HOLD":
-        return "hold"
-    return "other"  # DOUBLE, TRIPLE, QUAD, PENTA, CLEAR, INC_DEC ...
+# What a RESULT says when it is about the relay, not a button.
+_RELAY_REPORT = {"POWER": "ON"}
 
 
 def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
@@ -50,7 +62,22 @@ def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
     if "Action" not in button:
         raise ParseError(f"missing '{key}.Action'")
     word = as_word(button["Action"], f"'{key}.Action'")
-    return [DeviceAction(action=_canonical(word), raw=word)]
+    return [DeviceAction(action=ACTIONS.get(word, "other"), raw=word)]
+
+
+def encode(
+    meaning: Parsed | None, options: ProfileOptions, extra: Mapping[str, object]
+) -> tuple[Message, ...]:
+    """``{"Button<N>": {"Action": word}}``; ``None`` is a relay report (``POWER``)."""
+    key = f"Button{options.button_index}"
+    if meaning is None:
+        return (Message("", encode_object(_RELAY_REPORT, extra, reserved=(key,))),)
+    if not isinstance(meaning, DeviceAction):
+        raise EncodeError("tasmota buttons send actions, not readings")
+    refuse_event_id("tasmota", meaning.event_id)
+    word = sendable_word("tasmota", meaning.raw)
+    require_word("tasmota", word, meaning.action, ACTIONS.get(word, "other"))
+    return (Message("", encode_object({key: {"Action": word}}, extra)),)
 
 
 PROFILE = Profile(
@@ -59,6 +86,8 @@ PROFILE = Profile(
     kind="button",
     has_event_ids=False,
     parse=parse,
+    encode=encode,
+    words=ActionWords(press="SINGLE", hold="HOLD"),
     examples=(
         Example(
             topic="stat/pantry/RESULT",

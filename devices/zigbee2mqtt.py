@@ -12,17 +12,32 @@ so the gateway deduplicates these by its time window.
 
 >>> parse("zigbee2mqtt/laundry", b'{"action": "single", "battery": 97}', ProfileOptions())
 [DeviceAction(action='press', raw='single', event_id=None)]
+>>> [m.subtopic for m in encode(PROFILE.action("press"), ProfileOptions(), {"battery": 97})]
+['', 'action']
 >>> parse("zigbee2mqtt/laundry", b'{"battery": 96, "linkquality": 120}', ProfileOptions())
 []
 """
 
 from __future__ import annotations
 
-from devices._payload import as_word, decode_object, decode_text
+from collections.abc import Mapping
+
+from devices._payload import (
+    as_word,
+    decode_object,
+    decode_text,
+    encode_object,
+    refuse_event_id,
+    require_word,
+    sendable_word,
+)
 from devices.base import (
+    ActionWords,
     CanonicalAction,
     DeviceAction,
+    EncodeError,
     Example,
+    Message,
     Parsed,
     Profile,
     ProfileOptions,
@@ -31,16 +46,13 @@ from devices.base import (
 ACTION_SUBTOPIC = "action"
 
 
-def _canonical(word: str) -> CanonicalAction:
-    if word == "single":
-        return "press"
-    if word in ("hold", "long"):
-        return "hold"
-    return "other"  # double, triple, release, brightness_*, arrow_* ...
+# Words of the common Aqara/IKEA/Tuya buttons; any other word (double, triple,
+# release, brightness_*, arrow_* ...) is "other".
+ACTIONS: dict[str, CanonicalAction] = {"single": "press", "hold": "hold", "long": "hold"}
 
 
 def _action(word: str) -> list[Parsed]:
-    return [DeviceAction(action=_canonical(word), raw=word)]
+    return [DeviceAction(action=ACTIONS.get(word, "other"), raw=word)]
 
 
 def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
@@ -55,12 +67,38 @@ def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
     return _action(as_word(action, "'action'"))
 
 
+def encode(
+    meaning: Parsed | None, options: ProfileOptions, extra: Mapping[str, object]
+) -> tuple[Message, ...]:
+    """The state object with its ``action`` (and ``extra``: battery, linkquality),
+    then the bare word on the legacy ``…/action`` sub-topic, as Z2M sends both.
+
+    ``None`` is a plain state report: ``extra`` without an action.
+    """
+    if meaning is None:
+        return (Message("", encode_object({}, extra, reserved=("action",))),)
+    if not isinstance(meaning, DeviceAction):
+        raise EncodeError("zigbee2mqtt buttons send actions, not readings")
+    refuse_event_id("zigbee2mqtt", meaning.event_id)
+    word = sendable_word("zigbee2mqtt", meaning.raw)
+    if word != word.strip() or word.startswith("{"):
+        # The sub-topic carries the bare word, which the parser strips and sniffs.
+        raise EncodeError(f"zigbee2mqtt action {word!r} would not read back the same")
+    require_word("zigbee2mqtt", word, meaning.action, ACTIONS.get(word, "other"))
+    return (
+        Message("", encode_object({"action": word}, extra)),
+        Message(ACTION_SUBTOPIC, word.encode()),
+    )
+
+
 PROFILE = Profile(
     name="zigbee2mqtt",
     description="Zigbee buttons via Zigbee2MQTT: the 'action' of zigbee2mqtt/<name>.",
     kind="button",
     has_event_ids=False,
     parse=parse,
+    encode=encode,
+    words=ActionWords(press="single", hold="hold"),
     subtopics=(ACTION_SUBTOPIC,),
     examples=(
         Example(

@@ -48,6 +48,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devices import ProfileOptions, get_profile
 from firmware_sim.cliargs import positive_number
 from firmware_sim.demo_story import Story
 from firmware_sim.scenario import ScenarioError, load_scenario
@@ -491,12 +492,11 @@ class Demo:
 
     def _tell_quiet(self) -> None:
         port = self.mqtt_url.rsplit(":", 1)[1]
+        z2m = get_profile("zigbee2mqtt")
+        press = z2m.encode(z2m.action("press"), ProfileOptions(), {})[0].payload.decode()
         self.say("")
         self.say("The scenario is over; everything keeps running. Press a button yourself:")
-        self.say(
-            f"    mosquitto_pub -p {port} -q 1 -t zigbee2mqtt/pantry_button "
-            '-m \'{"action": "single"}\''
-        )
+        self.say(f"    mosquitto_pub -p {port} -q 1 -t zigbee2mqtt/pantry_button -m '{press}'")
         self.say("Ctrl-C stops the demo.")
 
     def _finish_household(self) -> list[dict[str, Any]]:

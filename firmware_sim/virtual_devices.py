@@ -6,6 +6,10 @@ and talks to the world only through a :class:`Host` (the runner in
 print. All times are *sim* epoch seconds, so a device behaves the same at any
 time scale and the same seed gives the same messages.
 
+*When* is decided here; *what bytes* is not: every payload comes from the
+device family's ``encode()`` in :mod:`devices`, the inverse of the parser the
+gateway runs, so the simulator cannot drift from what the gateway reads.
+
 >>> import random
 >>> from firmware_sim.scenario import GpioSpec
 >>> button = build_device(GpioSpec(kind="gpio", name="laundry", pin=17), "demo", random.Random(1))
@@ -23,6 +27,16 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
+from devices import (
+    DeviceAction,
+    DeviceReading,
+    Message,
+    Parsed,
+    Profile,
+    ProfileOptions,
+    get_profile,
+)
+from devices.zigbee2mqtt import ACTIONS as Z2M_ACTIONS
 from firmware_sim.scenario import (
     At,
     DeviceSpec,
@@ -96,6 +110,7 @@ def expand(
 
 
 def as_json(data: Any) -> bytes:
+    """Compact JSON, for what is not a device family's message (GPIO requests, garbage)."""
     return json.dumps(data, separators=(",", ":")).encode()
 
 
@@ -104,12 +119,25 @@ class VirtualDevice:
 
     kind = "device"
     sku: str | None = None
+    # The device family whose encode() writes this device's payloads.
+    profile: Profile | None = None
+    options = ProfileOptions()
 
     def __init__(self, name: str, topic: str, rng: random.Random) -> None:
         self.name = name
         self.topic = topic
         self.rng = rng
         self.last_payload = b"{}"
+
+    def encode(self, meaning: Parsed | None, **extra: object) -> list[Message]:
+        """What a real device of this family publishes for ``meaning``."""
+        assert self.profile is not None, f"{type(self).__name__} has no device family"
+        return list(self.profile.encode(meaning, self.options, extra))
+
+    def encode_one(self, meaning: Parsed | None, **extra: object) -> bytes:
+        """The payload of the family's one message on the device's own topic."""
+        [message] = [m for m in self.encode(meaning, **extra) if not m.subtopic]
+        return message.payload
 
     def start(self, host: Host, start: float, end: float) -> None:
         """Schedule everything the device will do in [start, end)."""
@@ -146,8 +174,13 @@ class _Button(VirtualDevice):
         host.say(when, f"{self.name} {action}")
         self.send(host, self.payload(action))
 
+    def meaning(self, action: str, event_id: str | None = None) -> DeviceAction:
+        """A press or hold (the scenario's two button actions) in the family's words."""
+        assert self.profile is not None, f"{type(self).__name__} has no device family"
+        return self.profile.action("hold" if action == "hold" else "press", event_id)
+
     def payload(self, action: str) -> bytes:
-        raise NotImplementedError
+        return self.encode_one(self.meaning(action))
 
 
 class ReorderButton(_Button):
@@ -159,6 +192,7 @@ class ReorderButton(_Button):
     """
 
     kind = "reorder-button"
+    profile = get_profile("reorder-button")
 
     def __init__(self, spec: ReorderButtonSpec, topic: str, rng: random.Random, run_id: str):
         super().__init__(spec.name, topic, rng, spec.schedule)
@@ -171,7 +205,8 @@ class ReorderButton(_Button):
     def press(self, host: Host, when: float, action: str) -> None:
         self.seq += 1
         seq = self.seq
-        payload = as_json({"event": action, "id": f"{self.name}-{self.run_id}-{seq}", "seq": seq})
+        event_id = f"{self.name}-{self.run_id}-{seq}"
+        payload = self.encode_one(self.meaning(action, event_id), seq=seq)
         ack_lost = self.rng.random() < self.spec.duplicate_rate
         host.count("presses")
         host.say(
@@ -205,6 +240,7 @@ class Zigbee2MqttButton(_Button):
     """``{"action": "single", ...}`` on ``zigbee2mqtt/<name>``; some models publish twice."""
 
     kind = "zigbee2mqtt"
+    profile = get_profile("zigbee2mqtt")
 
     def __init__(self, spec: Zigbee2MqttSpec, topic: str, rng: random.Random) -> None:
         super().__init__(spec.name, topic, rng, spec.schedule)
@@ -227,18 +263,20 @@ class Zigbee2MqttButton(_Button):
     def status(self, host: Host, when: float) -> None:
         if self.rng.random() < 0.1:
             self.battery = max(0, self.battery - 1)
-        self.send(host, as_json(self._state()))
+        self.send(host, self.encode_one(None, **self._state()))
         host.say(when, f"{self.name} status battery={self.battery}%")
 
-    def payload(self, action: str) -> bytes:
-        word = self.spec.press_word if action == "press" else self.spec.hold_word
-        return as_json({"action": word, **self._state()})
-
     def press(self, host: Host, when: float, action: str) -> None:
-        super().press(host, when, action)
+        # The scenario may name any word; the message then means what that word
+        # means to Zigbee2MQTT (a "double" press_word is an ignored "other").
         word = self.spec.press_word if action == "press" else self.spec.hold_word
+        meaning = DeviceAction(action=Z2M_ACTIONS.get(word, "other"), raw=word)
+        host.count("presses")
+        host.say(when, f"{self.name} {action}")
+        state, legacy = self.encode(meaning, **self._state())
+        self.send(host, state.payload)
         if self.spec.action_subtopic:
-            host.publish(f"{self.topic}/action", word.encode())
+            host.publish(legacy.topic(self.topic), legacy.payload)
         if self.spec.double_publish:
             host.pause(self.spec.double_gap)
             host.count("double_publishes")
@@ -250,32 +288,36 @@ class TasmotaButton(_Button):
     """``{"Button1": {"Action": "SINGLE"}}`` on ``stat/<name>/RESULT``."""
 
     kind = "tasmota"
+    profile = get_profile("tasmota")
 
     def __init__(self, spec: TasmotaSpec, topic: str, rng: random.Random) -> None:
         super().__init__(spec.name, topic, rng, spec.schedule)
         self.button = spec.button
-
-    def payload(self, action: str) -> bytes:
-        word = "SINGLE" if action == "press" else "HOLD"
-        return as_json({f"Button{self.button}": {"Action": word}})
+        self.options = ProfileOptions(button_index=spec.button)
 
 
 class ShellyButton(_Button):
     """Gen1 ``shellies/<name>/input_event/0`` with ``{"event": "S", "event_cnt": N}``."""
 
     kind = "shelly"
+    profile = get_profile("shelly")
 
     def __init__(self, spec: ShellySpec, topic: str, rng: random.Random) -> None:
         super().__init__(spec.name, topic, rng, spec.schedule)
         self.event_cnt = rng.randint(1, 500)
 
     def payload(self, action: str) -> bytes:
+        # Gen1 counts events per input; the parser turns the count into the id.
         self.event_cnt += 1
-        return as_json({"event": "S" if action == "press" else "L", "event_cnt": self.event_cnt})
+        return self.encode_one(self.meaning(action, f"cnt-{self.event_cnt}"))
 
 
 class GpioButton(_Button):
-    """Asks a gateway running on the mock pin factory to drive its GPIO pin."""
+    """Asks a gateway running on the mock pin factory to drive its GPIO pin.
+
+    Not a device family: the gateway's own ``sim/gpio`` request, which it turns
+    into a pin change, so the payload is written here.
+    """
 
     kind = "gpio"
 
@@ -289,12 +331,15 @@ class GpioButton(_Button):
 
 class _Sensor(VirtualDevice):
     unit = ""
+    profile = get_profile("json")
 
     def __init__(
         self, name: str, topic: str, rng: random.Random, value_key: str, interval: float
     ) -> None:
         super().__init__(name, topic, rng)
         self.value_key = value_key
+        # A json-profile sensor, configured in the gateway with ``value: <value_key>``.
+        self.options = ProfileOptions(value_path=value_key)
         self.interval = interval
         self.level = 0.0
         self._last_step: float | None = None
@@ -319,7 +364,7 @@ class _Sensor(VirtualDevice):
     def publish_value(self, host: Host, when: float, value: float, note: str = "") -> None:
         host.count("readings")
         host.say(when, f"{self.name} {value:.0f} {self.unit}{note}")
-        self.send(host, as_json({self.value_key: round(value, 1)}))
+        self.send(host, self.encode_one(DeviceReading(round(value, 1))))
 
 
 class Scale(_Sensor):

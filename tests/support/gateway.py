@@ -27,21 +27,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
-import paho.mqtt.client as paho
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
-from tests.support.publisher import Collector, Publisher
+from tests.support.publisher import Collector, Publisher, Received
 
 REPO = Path(__file__).resolve().parents[2]
 BUTTON_TOPIC = "home/reorder/e2e-button"
@@ -103,65 +97,39 @@ def _private_write(path: Path, text: str) -> None:
 class EventWatcher:
     """Collects decisions (JSON) and status payloads the gateway publishes.
 
-    A paho client with a persistent session that subscribes again on every
-    connect; it connects in the background, so it may be created before the
-    broker exists.
+    A :class:`Publisher` with a persistent session that watches both topics (it
+    subscribes again on every connect); it connects in the background, so it
+    may be created before the broker exists.
     """
 
     def __init__(self, broker_url: str, gateway_id: str, prefix: str = "reorder") -> None:
-        parts = urlsplit(broker_url)
         self.events_topic = f"{prefix}/{gateway_id}/events"
         self.status_topic = f"{prefix}/{gateway_id}/status"
         self.events: Collector[dict[str, Any]] = Collector()
         self.status: Collector[bytes] = Collector()
-        self.subscribed = threading.Event()
-        self._sub_mid: int | None = None
-        self.client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"e2e-watcher-{gateway_id}-{os.getpid()}-{id(self)}",
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
-        self.client.reconnect_delay_set(1, 1)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = 3600
-        self.client.connect_async(
-            parts.hostname or "127.0.0.1",
-            parts.port or 1883,
+        self.client = Publisher(
+            broker_url,
+            f"e2e-watcher-{gateway_id}-{os.getpid()}-{id(self)}",
+            persistent=True,
+            wait=False,
+            watch=(self.events_topic, self.status_topic),
+            on_message=self._on_message,
             keepalive=10,
-            clean_start=False,
-            properties=properties,
+            max_reconnect_delay=1,
         )
-        self.client.loop_start()
+        self.subscribed = self.client.watching
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.client.close()
 
-    def _on_connect(
-        self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any
-    ) -> None:
-        if rc.is_failure:
-            return
-        _, mid = client.subscribe([(self.events_topic, 1), (self.status_topic, 1)])
-        self._sub_mid = mid
-
-    def _on_subscribe(
-        self, client: paho.Client, userdata: Any, mid: int, rcs: Any, props: Any
-    ) -> None:
-        if mid == self._sub_mid:
-            self.subscribed.set()
-
-    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        if msg.topic == self.status_topic:
-            self.status.append(bytes(msg.payload))
+    def _on_message(self, message: Received) -> None:
+        if message.topic == self.status_topic:
+            self.status.append(message.payload)
             return
         try:
-            document = json.loads(msg.payload)
+            document = json.loads(message.payload)
         except ValueError:
-            document = {"unparsable": bytes(msg.payload).decode("utf-8", "replace")}
+            document = {"unparsable": message.payload.decode("utf-8", "replace")}
         self.events.append(document)
 
 

@@ -5,6 +5,15 @@
         pub.publish("zigbee2mqtt/laundry", b'{"action": "single"}', qos=1)
         pub.wait_for_message("reorder/kitchen/status", b"online")
 
+A long-lived watcher (the end-to-end tests' view of a gateway) is the same
+client told what to ``watch``: it connects in the background (the broker may
+not exist yet), subscribes again on every connect, and hands each message to
+``on_message`` as well::
+
+    watcher = Publisher(url, "watcher", persistent=True, wait=False,
+                        watch=("reorder/kitchen/events",), on_message=print)
+    watcher.watching.wait(5)
+
 :class:`Collector` is the thread-safe list behind it; use it for anything a
 callback produces (``on_message=collector.append``) and wait with ``wait_for``.
 """
@@ -87,10 +96,13 @@ class Received:
 
 
 class Publisher:
-    """A paho MQTT v5 client that connects synchronously and records what it receives.
+    """A paho MQTT v5 client that records what it receives.
 
     ``client_id`` + ``persistent=True`` keep a broker session across reconnects and
     broker restarts, so its QoS 1 publishes survive them (paho resends them).
+    With ``wait`` (the default) the constructor returns once connected; ``watch``
+    filters are subscribed on every connect and ``watching`` is set at the first
+    SUBACK for them; ``on_message`` sees every message after it is recorded.
     """
 
     def __init__(
@@ -100,12 +112,21 @@ class Publisher:
         *,
         persistent: bool = False,
         timeout: float = 10.0,
+        wait: bool = True,
+        watch: tuple[str, ...] = (),
+        on_message: Callable[[Received], None] | None = None,
+        keepalive: int = 30,
+        max_reconnect_delay: int = 2,
     ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 1883
         self.timeout = timeout
         self.received: Collector[Received] = Collector()
+        self.watch = watch
+        self.watching = threading.Event()
+        self._listener = on_message
+        self._watch_mid: int | None = None
         self._connected = threading.Event()
         self._acks: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
@@ -114,7 +135,7 @@ class Publisher:
             client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
         )
-        self.client.reconnect_delay_set(1, 2)
+        self.client.reconnect_delay_set(1, max_reconnect_delay)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -124,10 +145,15 @@ class Publisher:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = 3600
         self.client.connect_async(
-            self.host, self.port, keepalive=30, clean_start=not persistent, properties=properties
+            self.host,
+            self.port,
+            keepalive=keepalive,
+            clean_start=not persistent,
+            properties=properties,
         )
         self.client.loop_start()
-        self.wait_connected()
+        if wait:
+            self.wait_connected()
 
     def __enter__(self) -> Publisher:
         return self
@@ -197,8 +223,14 @@ class Publisher:
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any
     ) -> None:
-        if not rc.is_failure:
-            self._connected.set()
+        if rc.is_failure:
+            return
+        if self.watch:
+            # Not subscribe(): that waits for the SUBACK, which this thread delivers.
+            _, mid = client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.watch])
+            with self._lock:
+                self._watch_mid = mid
+        self._connected.set()
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any
@@ -210,10 +242,14 @@ class Publisher:
     ) -> None:
         with self._lock:
             done = self._acks.pop(mid, None)
+            watched = mid == self._watch_mid
         if done is not None:
             done.set()
+        if watched:
+            self.watching.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self.received.append(
-            Received(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), bool(msg.dup))
-        )
+        received = Received(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), bool(msg.dup))
+        self.received.append(received)
+        if self._listener is not None:
+            self._listener(received)

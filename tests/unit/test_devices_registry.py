@@ -1,4 +1,5 @@
-"""Every registered device profile keeps its own promises (names, examples, kind)."""
+"""Every registered device profile keeps its own promises (names, examples, kind),
+and speaks what it reads: each example's meaning, encoded, parses back to itself."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from devices import (
     PROFILES,
     DeviceAction,
     DeviceReading,
+    Example,
+    Parsed,
     Profile,
+    ProfileOptions,
     get_profile,
     profile_names,
     registry,
@@ -66,6 +70,57 @@ def test_every_example_parses_to_its_expected_output(profile: Profile) -> None:
     for example in profile.examples:
         got = profile.parse(example.topic, example.payload, example.options)
         assert tuple(got) == example.expected, (example.topic, example.payload)
+
+
+def _base_topic(profile: Profile, topic: str) -> str:
+    """The configured topic an example was published under (sub-topics removed)."""
+    for subtopic in profile.subtopics:
+        if topic.endswith("/" + subtopic):
+            return topic.removesuffix("/" + subtopic)
+    return topic
+
+
+def _round_trip(
+    profile: Profile, meaning: Parsed | None, topic: str, options: ProfileOptions
+) -> None:
+    messages = profile.encode(meaning, options, {})
+    assert messages, (profile.name, meaning)
+    expected = [] if meaning is None else [meaning]
+    for message in messages:
+        assert message.subtopic in ("", *profile.subtopics), message
+        got = profile.parse(message.topic(topic), message.payload, options)
+        assert got == expected, (profile.name, meaning, message)
+
+
+@pytest.mark.parametrize("profile", ALL, ids=IDS)
+def test_every_example_meaning_encodes_and_parses_back(profile: Profile) -> None:
+    for example in profile.examples:
+        topic = _base_topic(profile, example.topic)
+        # An example that means nothing round-trips as ``None``: the family's own
+        # message without an event (a state report, an idle input).
+        for meaning in example.expected or (None,):
+            _round_trip(profile, meaning, topic, example.options)
+
+
+def _example_of(profile: Profile, action: str) -> tuple[Example, DeviceAction]:
+    for example in profile.examples:
+        for item in example.expected:
+            if isinstance(item, DeviceAction) and item.action == action:
+                return example, item
+    raise AssertionError(f"{profile.name} documents no {action}")
+
+
+BUTTONS = [profile for profile in ALL if profile.kind != "sensor"]
+
+
+@pytest.mark.parametrize("profile", BUTTONS, ids=[profile.name for profile in BUTTONS])
+@pytest.mark.parametrize("action", ["press", "hold"])
+def test_the_family_words_for_press_and_hold_round_trip(profile: Profile, action: str) -> None:
+    example, documented = _example_of(profile, action)
+    assert action in ("press", "hold")
+    meaning = profile.action("press" if action == "press" else "hold", documented.event_id)
+    assert meaning.action == action
+    _round_trip(profile, meaning, _base_topic(profile, example.topic), example.options)
 
 
 @pytest.mark.parametrize("profile", ALL, ids=IDS)
