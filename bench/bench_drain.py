@@ -38,11 +38,11 @@ FAULTS = {
     "error_rate": 0.15,
     "drop_after_commit_rate": 0.15,
     "slow_rate": 0.05,
-    "slow_seconds": 2.5,
+    "slow_seconds": 12.0,
     "rate_limit_rate": 0.10,
     "retry_after": 1,
 }
-TIMEOUT = "2s"  # the gateway's commerce.timeout; slow answers take longer
+TIMEOUT = "10s"  # commerce.timeout as a household has it (the default); slow answers take 12 s
 
 
 def _depth(gw: GatewayProcess) -> int:
