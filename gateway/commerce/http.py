@@ -316,6 +316,8 @@ def _classify(
     if isinstance(exc, ShopRedirectError):
         # Never followed and never retried as if the shop were busy: base_url is wrong.
         return Misconfigured(f"the shop answered {exc.message} — check commerce.base_url")
+    if isinstance(exc, ShopTimeoutError | ConnectionDroppedError):
+        return Retry(str(exc), answer_lost=True)
     if isinstance(exc, TransportError):
         return Retry(str(exc), unreachable=True)
     if isinstance(exc, ShopBusyError):

@@ -43,6 +43,7 @@ from gateway.core.events import (
     Outcome,
     PlaceOrder,
     ReleaseHeld,
+    RememberAction,
     RememberEvent,
     Report,
     Rule,
@@ -145,6 +146,7 @@ def _button(state: State, event: ButtonEvent, now: float, rules: Rules, seen: bo
         recent = {k: t for k, t in state.recent.items() if now - t < rules.dedupe_window}
         recent[window_key] = now
         state = replace(state, recent=recent)
+        actions.append(RememberAction(window_key, now))
     if event.event_id is not None:
         actions.append(RememberEvent(dedupe_key(device, event.event_id), now))
     # Gateway-made ids can repeat for different presses (MQTT packet ids are reused),

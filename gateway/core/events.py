@@ -201,6 +201,15 @@ class RememberEvent:
 
 
 @dataclass(frozen=True)
+class RememberAction:
+    """Persist when a device last did an action, for the ``dedupe_window`` of families
+    without event ids: a double publish that straddles a restart is still one press."""
+
+    window_key: str
+    at: float
+
+
+@dataclass(frozen=True)
 class SaveEpisode:
     """Persist a sensor's depletion-episode state."""
 
@@ -232,7 +241,16 @@ class Feedback:
     pattern: LedPattern
 
 
-Action = PlaceOrder | ReleaseHeld | CancelOrder | RememberEvent | SaveEpisode | Report | Feedback
+Action = (
+    PlaceOrder
+    | ReleaseHeld
+    | CancelOrder
+    | RememberEvent
+    | RememberAction
+    | SaveEpisode
+    | Report
+    | Feedback
+)
 
 
 # --------------------------------------------------------------------------- state pieces

@@ -38,12 +38,16 @@ class Accepted:
 class Retry:
     """Try again later. ``after``: the shop's Retry-After in seconds, if it gave one.
 
-    ``unreachable``: no HTTP answer at all (refused, timeout, dropped connection).
+    ``unreachable``: no connection could be made (refused, DNS, TLS, connect timeout).
+    ``answer_lost``: connected, but the answer never came whole (a read timeout, a
+    dropped connection). One such loss says nothing about the shop's health — it may
+    even have placed the order, which the same key then replays.
     """
 
     reason: str
     after: float | None = None
     unreachable: bool = False
+    answer_lost: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ The shop...                 The order...
 =========================== ====================================================
 cannot be reached           waits for the next probe (``probe_interval``, 5 s);
                             no request at all goes out before it
+loses an answer (timeout,   asks again after a short backoff, same key; the
+dropped connection)         others go on; 3 in a row count as unreachable
 answers 5xx / 408 / 409     full-jitter exponential backoff, capped at 60 s
 answers 429 + Retry-After   waits what the shop asked; so does every request
 answers 401 / 403           ``blocked``, ERROR logged, retried every 5 minutes
@@ -54,6 +56,9 @@ from gateway.core.results import (
 )
 
 PROBE_INTERVAL = 5.0
+# This many lost answers in a row (timeouts, dropped connections) and no answer in
+# between: the shop is taken for unreachable and probed. Fewer: only that order waits.
+LOST_ANSWERS_FOR_OUTAGE = 3
 BACKOFF_CAP = 60.0
 BLOCKED_INTERVAL = 300.0
 
@@ -96,6 +101,7 @@ class Gate:
     reachable: bool | None = None
     closed_until: float | None = None
     maybe_blocked: bool = True
+    lost_in_row: int = 0  # answers lost one after the other, with no answer between
 
     def is_open(self, now: float) -> bool:
         return self.closed_until is None or now >= self.closed_until
@@ -249,13 +255,30 @@ def next_step(
             ]
             return Step(
                 change=Accept(order.key, shop_id, now + policy.poll_interval, cancel_due_at=now),
-                gate=Gate(reachable=True, closed_until=None, maybe_blocked=False),
+                gate=Gate(reachable=True, closed_until=None, maybe_blocked=False, lost_in_row=0),
                 update=_update(order, OrderState.ACCEPTED, shop_order_id=shop_id),
                 logs=tuple(logs),
                 outcome="accepted",
                 release_blocked=gate.maybe_blocked,
             )
-        case Retry(reason=reason, unreachable=True):
+        case Retry(reason=reason, answer_lost=True) if (
+            gate.lost_in_row + 1 < LOST_ANSWERS_FOR_OUTAGE
+        ):
+            # A slow or cut answer is not an outage: this order asks again soon with
+            # the same key (the shop replays it if it did place it); the others go on.
+            wait = backoff_seconds(order.attempts, policy.backoff_cap, jitter)
+            lost = replace(gate, lost_in_row=gate.lost_in_row + 1)
+            text = f"order {key}: {reason}; asking again with the same key in {wait:.1f}s"
+            return Step(
+                change=Reschedule(order.key, now + wait, reason),
+                gate=lost,
+                update=_update(order, OrderState.QUEUED, reason=reason),
+                logs=(LogLine(logging.WARNING, text),),
+                outcome="answer_lost",
+            )
+        case Retry(reason=reason, unreachable=unreachable, answer_lost=answer_lost) if (
+            unreachable or answer_lost
+        ):
             closed = _unreachable(gate, now, policy)
             return Step(
                 change=Reschedule(order.key, _probe_at(closed), reason),
@@ -413,11 +436,11 @@ def _update(
 
 def _answered(gate: Gate, hold_until: float | None = None) -> Gate:
     """The shop answered. ``hold_until``: a Retry-After that holds every request."""
-    return replace(gate, reachable=True, closed_until=hold_until)
+    return replace(gate, reachable=True, closed_until=hold_until, lost_in_row=0)
 
 
 def _unreachable(gate: Gate, now: float, policy: RetryPolicy) -> Gate:
-    return replace(gate, reachable=False, closed_until=now + policy.probe_interval)
+    return replace(gate, reachable=False, closed_until=now + policy.probe_interval, lost_in_row=0)
 
 
 def _probe_at(gate: Gate) -> float:
@@ -460,7 +483,16 @@ def _follow_up_failed(
     poll = policy.poll_interval
     logs: list[LogLine] = []
     match result:
-        case Retry(reason=reason, unreachable=True):
+        case Retry(reason=reason, answer_lost=True) if (
+            gate.lost_in_row + 1 < LOST_ANSWERS_FOR_OUTAGE
+        ):
+            lost = replace(gate, lost_in_row=gate.lost_in_row + 1)
+            return Step(
+                change=Repoll(order.key, now + min(poll, policy.backoff_cap), reason), gate=lost
+            )
+        case Retry(reason=reason, unreachable=unreachable, answer_lost=answer_lost) if (
+            unreachable or answer_lost
+        ):
             closed = _unreachable(gate, now, policy)
             return Step(
                 change=Repoll(order.key, _probe_at(closed), reason),

@@ -21,9 +21,11 @@ cancelled; a requested cancel is sent as soon as the order is at the shop.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.clock import Clock
@@ -48,6 +50,9 @@ from gateway.outbox.store import OrderRow, OutboxError, Store
 log = logging.getLogger(__name__)
 
 _REPORTED_MAX = 10_000
+# Requests on the wire at once. Each order keeps its key and its place (claims follow
+# the outbox's order); overlapping them keeps one slow answer from holding up the rest.
+CONCURRENCY = 4
 # Real seconds between look-ups when nothing is scheduled: picks up rows changed by
 # another process (``reorder-gateway queue retry``) at a cost of ~0 CPU.
 IDLE_RECHECK = 30.0
@@ -74,6 +79,7 @@ class Sender:
         *,
         on_send: Callable[[float, str], None] | None = None,
         jitter: Callable[[], float] = random.random,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self._state_dir = Path(state_dir)
         self._backend = backend
@@ -84,9 +90,17 @@ class Sender:
         self._on_update = on_update
         self._on_send = on_send
         self._jitter = jitter
+        self._concurrency = max(1, concurrency)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+        self._work: queue.Queue[_Job | None] = queue.Queue()
+        # Guards the store (one connection, used by the dispatcher and the workers),
+        # the gate, the keys in flight and what was reported.
+        self._lock = threading.Lock()
+        self._inflight: set[str] = set()
+        self._store: Store | None = None
         self._gate = Gate()
         self._last_latency: float | None = None
         self._reported: dict[str, tuple[OrderState, bool]] = {}
@@ -107,6 +121,12 @@ class Sender:
         if self._thread is not None:
             raise RuntimeError("the sender is already started")
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+        self._workers = [
+            threading.Thread(target=self._worker, name=f"sender-{n}", daemon=True)
+            for n in range(self._concurrency)
+        ]
+        for worker in self._workers:
+            worker.start()
         self._thread.start()
 
     def wake(self) -> None:
@@ -114,24 +134,36 @@ class Sender:
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the request in flight (its row stays ``sending`` if cut short
-        and is re-sent with the same key on the next start)."""
+        """Stop after the requests in flight (a row cut short stays ``sending`` and is
+        re-sent with the same key on the next start)."""
+        deadline = self._clock.monotonic() + timeout
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("sender did not stop within %.1fs (a request is in flight)", timeout)
+        for _ in self._workers:
+            self._work.put(None)
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - self._clock.monotonic()))
+        if any(w.is_alive() for w in self._workers) or (self._thread and self._thread.is_alive()):
+            log.warning("sender did not stop within %.1fs (a request is in flight)", timeout)
+            return
+        # The backend's connections end with the threads that used them (a gateway run
+        # in-process, as tests and the demo do, would otherwise leak a socket).
+        try:
+            self._backend.close()
+        except Exception as exc:
+            log.debug("closing the commerce backend failed: %s", exc)
 
-    # ------------------------------------------------------------------ loop
+    # ------------------------------------------------------------------ dispatching
 
     def _run(self) -> None:
-        store: Store | None = None
         db_backoff = _DB_BACKOFF_START
         while not self._stopping.is_set():
             self._wake.clear()
+            timeout: float | None
             try:
-                if store is None:
+                if self._store is None:
                     # Not durable: only the core's intent commit must survive a power
                     # cut. Everything the sender writes (sending, accepted, retry
                     # times, statuses) is recoverable: a row that rolls back to
@@ -140,18 +172,23 @@ class Sender:
                     # again. Per order this leaves one fsync (the intent) instead of
                     # three (intent, claim, accepted): fsyncs are what bound the
                     # press latency and the drain rate on an SD card.
-                    store = Store.open(self._state_dir, durable=False)
-                busy = self._step(store)
-                db_backoff = _DB_BACKOFF_START
-                if busy:
+                    opened = Store.open(self._state_dir, durable=False)
+                    with self._lock:
+                        self._store = opened
+                if self._dispatch(self._store):
                     continue
-                timeout = self._sleep_for(store)
+                # Every slot busy: a finishing request wakes us. Otherwise: the next due time.
+                timeout = None if self._full() else self._sleep_for(self._store)
+                db_backoff = _DB_BACKOFF_START
             except OutboxError as exc:
                 # Disk full, database locked for too long, permissions changed: the
-                # rows are still safe on disk; reopen and try again later.
+                # rows are still safe on disk; reopen (once nothing is in flight) and
+                # try again later.
                 log.error("sender: outbox unavailable (%s); retrying in %.0fs", exc, db_backoff)
-                _close_quietly(store)
-                store = None
+                if not self._busy():
+                    with self._lock:
+                        _close_quietly(self._store)
+                        self._store = None
                 timeout = db_backoff * self._clock.scale
                 db_backoff = min(db_backoff * 2, _DB_BACKOFF_CAP)
             except Exception:
@@ -161,40 +198,67 @@ class Sender:
             if self._stopping.is_set():
                 break
             self._clock.wait(self._wake, timeout)
-        _close_quietly(store)
-        # The backend's connections end with the thread that used them (a gateway run
-        # in-process, as tests and the demo do, would otherwise leak a socket).
-        try:
-            self._backend.close()
-        except Exception as exc:
-            log.debug("closing the commerce backend failed: %s", exc)
+        if not self._busy():
+            with self._lock:
+                _close_quietly(self._store)
+                self._store = None
 
-    def _gate_open(self) -> bool:
-        return self._gate.is_open(self._clock.now())
+    def _limit(self) -> int:
+        """Requests allowed on the wire now (the lock is held): all the slots once the
+        shop answers; one — a probe — until then, after a start or an outage."""
+        return self._concurrency if self._gate.reachable is True else 1
 
-    def _step(self, store: Store) -> bool:
-        """Do what is due now; True if anything was done (look again at once)."""
-        if not self._gate_open():
-            return False
+    def _full(self) -> bool:
+        with self._lock:
+            return len(self._inflight) >= self._limit()
+
+    def _busy(self) -> bool:
+        with self._lock:
+            return bool(self._inflight)
+
+    def _dispatch(self, store: Store) -> bool:
+        """Hand what is due now to free workers; True if there may be more to hand."""
         did = False
-        for row in store.due_followups(self._clock.now()):
-            if self._stopping.is_set() or not self._gate_open():
-                return did
-            self._follow_up(store, row)
+        with self._lock:
+            if not self._gate.is_open(self._clock.now()):
+                return False
+            followups = [
+                r for r in store.due_followups(self._clock.now()) if r.key not in self._inflight
+            ]
+        for row in followups:
+            if not self._hand(_Job(row, follow_up=True)):
+                return False
             did = True
-        if self._stopping.is_set() or not self._gate_open():
-            return did
-        claimed = store.claim_next(self._clock.now())
-        if claimed is None:
-            return did
-        self._send(store, claimed)
+        while not self._stopping.is_set():
+            with self._lock:
+                if not self._gate.is_open(self._clock.now()):
+                    return False
+                if len(self._inflight) >= self._limit():
+                    return False
+                # Claimed in the outbox's order: requests overlap, but each order
+                # keeps its place (and its key), and no key is ever on the wire twice.
+                claimed = store.claim_next(self._clock.now(), exclude=self._inflight)
+                if claimed is None:
+                    return did
+                self._inflight.add(claimed.key)
+            self._work.put(_Job(claimed, follow_up=False))
+            did = True
+        return False
+
+    def _hand(self, job: _Job) -> bool:
+        with self._lock:
+            if len(self._inflight) >= self._limit() or self._stopping.is_set():
+                return False
+            self._inflight.add(job.row.key)
+        self._work.put(job)
         return True
 
     def _sleep_for(self, store: Store) -> float:
         now = self._clock.now()
-        due = store.next_wakeup()
-        if due is not None and self._gate.closed_until is not None:
-            due = max(due, self._gate.closed_until)
+        with self._lock:
+            due = store.next_wakeup()
+            if due is not None and self._gate.closed_until is not None:
+                due = max(due, self._gate.closed_until)
         cap = IDLE_RECHECK * self._clock.scale
         if due is None:
             return cap
@@ -203,64 +267,110 @@ class Sender:
 
     # ------------------------------------------------------------------ one order
 
-    def _send(self, store: Store, row: OrderRow) -> None:
+    def _worker(self) -> None:
+        while True:
+            job = self._work.get()
+            if job is None:
+                return
+            try:
+                if job.follow_up:
+                    self._follow_up(job.row)
+                else:
+                    self._send(job.row)
+            except OutboxError as exc:
+                # The answer could not be written: the row is still 'sending' (or due)
+                # and is taken again, with the same key, once the outbox works.
+                log.error("sender: could not record the answer for %s (%s)", job.row.key[:12], exc)
+            except Exception:
+                log.exception("sender: unexpected error with order %s", job.row.key[:12])
+            finally:
+                with self._lock:
+                    self._inflight.discard(job.row.key)
+                self._wake.set()
+
+    def _send(self, row: OrderRow) -> None:
         order = _view(row)
-        step = expired(order, self._clock.now(), self._gate, self._policy)
+        with self._lock:
+            step = expired(order, self._clock.now(), self._gate, self._policy)
+            released = 0 if step is None else self._apply(step)
+        latency = 0.0
         if step is None:
             started = self._clock.monotonic()
             result = self._backend.place_order(row.intent)
-            self._last_latency = self._clock.monotonic() - started
-            now = self._clock.now()
-            step = next_step(order, result, now, self._gate, self._policy, self._jitter())
-        self._carry_out(store, step)
+            latency = self._clock.monotonic() - started
+            self._last_latency = latency
+            with self._lock:
+                # Judged against the gate as it is now: another worker's answer may
+                # have changed it while this request was on the wire.
+                step = next_step(
+                    order, result, self._clock.now(), self._gate, self._policy, self._jitter()
+                )
+                released = self._apply(step)
+        self._tell(step, released)
         if self._on_send is not None and step.outcome is not None and step.outcome != "expired":
-            self._on_send(self._last_latency or 0.0, step.outcome)
+            self._on_send(latency, step.outcome)
 
-    def _follow_up(self, store: Store, row: OrderRow) -> None:
+    def _follow_up(self, row: OrderRow) -> None:
         order = _view(row)
         if row.shop_order_id is None:  # cannot happen through Accept; never spin on it
-            step = no_shop_id(order, self._clock.now(), self._gate, self._policy)
+            with self._lock:
+                step = no_shop_id(order, self._clock.now(), self._gate, self._policy)
+                released = self._apply(step)
         elif row.cancel_requested:
             cancelled = self._backend.cancel_order(row.shop_order_id)
-            step = after_cancel(order, cancelled, self._clock.now(), self._gate, self._policy)
+            with self._lock:
+                step = after_cancel(order, cancelled, self._clock.now(), self._gate, self._policy)
+                released = self._apply(step)
         else:
             status = self._backend.get_order(row.shop_order_id)
-            step = after_status(order, status, self._clock.now(), self._gate, self._policy)
-        self._carry_out(store, step)
+            with self._lock:
+                step = after_status(order, status, self._clock.now(), self._gate, self._policy)
+                released = self._apply(step)
+        self._tell(step, released)
 
-    def _carry_out(self, store: Store, step: Step) -> None:
+    def _apply(self, step: Step) -> int:
+        """Write the step (the lock is held). Returns how many blocked orders it freed."""
+        if self._store is None:
+            raise OutboxError("the outbox is not open")
         now = self._clock.now()
-        store.apply(step.change, now)
+        self._store.apply(step.change, now)
         self._gate = step.gate
+        return self._store.release_blocked(now) if step.release_blocked else 0
+
+    def _tell(self, step: Step, released: int) -> None:
         for line in step.logs:
             log.log(line.level, "%s", line.text)
-        if step.release_blocked:
-            released = store.release_blocked(now)
-            if released:
-                log.warning(
-                    "the shop accepts our credentials again; retrying %d blocked orders now",
-                    released,
-                )
+        if released:
+            log.warning(
+                "the shop accepts our credentials again; retrying %d blocked orders now", released
+            )
         if step.update is not None:
             self._report(step.update, force=step.force)
 
     # ------------------------------------------------------------------ reporting
 
     def _report(self, update: OrderUpdate, *, force: bool = False) -> None:
-        if not force and not is_news(self._reported.get(update.key), update):
-            return
-        if update.state.is_final:
-            self._reported.pop(update.key, None)
-        else:
-            if len(self._reported) >= _REPORTED_MAX:
-                # Orders finished elsewhere (local cancels, `queue drop`) never reach a
-                # final report here; forgetting only costs one repeated, harmless update.
-                self._reported.clear()
-            self._reported[update.key] = (update.state, update.unreachable)
+        with self._lock:
+            if not force and not is_news(self._reported.get(update.key), update):
+                return
+            if update.state.is_final:
+                self._reported.pop(update.key, None)
+            else:
+                if len(self._reported) >= _REPORTED_MAX:
+                    # Orders finished elsewhere (local cancels, `queue drop`) never reach
+                    # a final report here; forgetting costs one repeated, harmless update.
+                    self._reported.clear()
+                self._reported[update.key] = (update.state, update.unreachable)
         try:
             self._on_update(update)
         except Exception:
             log.exception("sender: the order-update callback failed for %s", short_key(update.key))
+
+
+@dataclass(frozen=True)
+class _Job:
+    row: OrderRow
+    follow_up: bool  # a status poll or a cancel; otherwise placing the order
 
 
 def _view(row: OrderRow) -> OrderView:

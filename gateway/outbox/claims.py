@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import assert_never
 
@@ -27,17 +28,20 @@ from gateway.outbox.views import COLUMNS, OrderRow, OrderViews, order_row
 class SenderClaims(OrderViews):
     """Claims and progress, written by the sender's own connection."""
 
-    def claim_next(self, now: float) -> OrderRow | None:
+    def claim_next(self, now: float, exclude: Collection[str] = ()) -> OrderRow | None:
         """Take the oldest due order to send: it moves to ``sending``, attempts + 1.
 
-        A row found in ``sending`` was left by a crash mid-request: it is due at once
-        and goes out again with the same key and intent.
+        A row found in ``sending`` and not in ``exclude`` (the keys this sender has on
+        the wire) was left by a crash mid-request: it is due at once and goes out again
+        with the same key and intent.
         """
+        busy = tuple(exclude)
         with self._tx() as c:
             found = c.execute(
-                f"SELECT {COLUMNS} FROM orders WHERE state = ? "  # noqa: S608
+                f"SELECT {COLUMNS} FROM orders WHERE (state = ? "  # noqa: S608
+                f"AND key NOT IN {marks(busy)}) "
                 "OR (state IN (?, ?) AND next_attempt_at <= ?) ORDER BY seq LIMIT 1",
-                (OrderState.SENDING, OrderState.QUEUED, OrderState.BLOCKED, now),
+                (OrderState.SENDING, *busy, OrderState.QUEUED, OrderState.BLOCKED, now),
             ).fetchone()
             if found is None:
                 return None

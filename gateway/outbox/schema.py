@@ -89,6 +89,12 @@ CREATE TABLE IF NOT EXISTS seen_events (
     seen_at    REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS seen_events_at ON seen_events (seen_at);
+-- When each (device, action) of an id-less family last acted: the dedupe window,
+-- kept across restarts. One row per device and action, so it stays small.
+CREATE TABLE IF NOT EXISTS recent_actions (
+    window_key TEXT PRIMARY KEY,
+    at         REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS episodes (
     sensor         TEXT PRIMARY KEY,
     phase          TEXT NOT NULL,

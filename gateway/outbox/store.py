@@ -29,6 +29,7 @@ from gateway.core.events import (
     OrderState,
     PlaceOrder,
     ReleaseHeld,
+    RememberAction,
     RememberEvent,
     SaveEpisode,
 )
@@ -133,6 +134,12 @@ class Store(SenderClaims):
                     c.execute(
                         "INSERT OR IGNORE INTO seen_events (dedupe_key, seen_at) VALUES (?, ?)",
                         (action.dedupe_key, action.at),
+                    )
+                elif isinstance(action, RememberAction):
+                    c.execute(
+                        "INSERT INTO recent_actions (window_key, at) VALUES (?, ?) "
+                        "ON CONFLICT (window_key) DO UPDATE SET at = excluded.at",
+                        (action.window_key, action.at),
                     )
                 elif isinstance(action, SaveEpisode):
                     e = action.episode
@@ -253,6 +260,8 @@ class Store(SenderClaims):
             seen = c.execute(
                 "DELETE FROM seen_events WHERE seen_at < ?", (now - dedupe_retention,)
             ).rowcount
+            # A window is seconds long; a day-old entry can never matter again.
+            seen += c.execute("DELETE FROM recent_actions WHERE at < ?", (now - 86_400.0,)).rowcount
             done = c.execute(
                 f"DELETE FROM orders WHERE state IN {marks(FINAL)} AND updated_at < ?",  # noqa: S608
                 (*FINAL, now - history_retention),

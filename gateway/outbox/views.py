@@ -159,6 +159,12 @@ class OrderViews(Connection):
         found = self._query("SELECT 1 FROM seen_events WHERE dedupe_key = ?", (dedupe_key,))
         return bool(found)
 
+    def recent_actions(self) -> dict[str, float]:
+        """When each (device, action) last acted (the dedupe window's memory)."""
+        return {
+            r["window_key"]: float(r["at"]) for r in self._query("SELECT * FROM recent_actions")
+        }
+
     def episodes(self) -> dict[str, Episode]:
         return {
             r["sensor"]: Episode(

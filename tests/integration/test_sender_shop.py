@@ -232,7 +232,9 @@ def test_shop_slower_than_timeout(shop_server: ShopServer, make_gateway: Any) ->
     shop_server.set_faults(slow_rate=1.0, slow_seconds=1.5)
     gw = make_gateway(shop_server.url, shop_server.token, scale=20.0, timeout="300ms")
     key = gw.order("e1")
-    wait_for("a timeout", lambda: any(outcome == "unreachable" for _, outcome in gw.sends))
+    # A timeout is a lost answer, not an outage: the order asks again, the others go on.
+    wait_for("a timeout", lambda: any(outcome == "answer_lost" for _, outcome in gw.sends))
+    assert gw.sender.shop_reachable is not False
     shop_server.set_faults(slow_rate=0.0)
     gw.wait_state(key, OrderState.ACCEPTED)
     assert_exactly_once(shop_server, ["e1"])

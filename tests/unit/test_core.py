@@ -178,3 +178,33 @@ def test_a_qos0_flood_cannot_crowd_out_presses(tmp_path: Path) -> None:
     assert core.counters.queue_full == 40
     assert core.backlog == 11, "the QoS 1 press must be queued even past the limit"
     store.close()
+
+
+def test_a_double_publish_straddling_a_restart_is_one_press(tmp_path: Path) -> None:
+    # Zigbee2MQTT sends no event id; the dedupe window catches its double publishes.
+    # The window is in the database, so a restart between the two changes nothing —
+    # even with the Dash rule off, which would otherwise hide a second order.
+    config = CONFIG.model_copy(
+        update={
+            "products": {
+                **CONFIG.products,
+                "coffee": CONFIG.products["coffee"].model_copy(update={"one_open_order": False}),
+            }
+        }
+    )
+    store = Store.open(tmp_path)
+    recorder = Recorder(tmp_path)
+    single = b'{"action": "single", "linkquality": 120}'
+    core = Core(
+        store, core_rules(config, store.secret()), Router.from_config(config), RealClock(), recorder
+    )
+    core.process([InboundMessage("z/pantry", single, 1, 1, retain=False, dup=False)])
+    store.close()
+    store = Store.open(tmp_path)
+    again = Core(
+        store, core_rules(config, store.secret()), Router.from_config(config), RealClock(), recorder
+    )
+    again.process([InboundMessage("z/pantry", single, 2, 1, retain=False, dup=False)])
+    assert [r.outcome for r in recorder.reports] == [Outcome.ORDERED, Outcome.DUPLICATE]
+    assert len(store.list_orders()) == 1
+    store.close()

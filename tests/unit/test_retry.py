@@ -242,3 +242,26 @@ def test_hold_ends_at_its_time() -> None:
     assert not hold_ended(None, T)
     assert not hold_ended(T + 1, T)
     assert hold_ended(T, T)
+
+
+def test_a_lost_answer_is_not_an_outage_but_three_in_a_row_are() -> None:
+    lost = Retry("POST /orders: no answer in time", answer_lost=True)
+    first = next_step(order(attempts=1), lost, T, Gate(), POLICY, jitter=1.0)
+    assert first.change == Reschedule("rg1_0123456789abcdef", T + 1.0, lost.reason)
+    assert first.gate.is_open(T), "the other orders keep draining"
+    assert first.outcome == "answer_lost" and "same key" in first.logs[0].text
+    assert first.update is not None and not first.update.unreachable
+    second = next_step(order(attempts=2), lost, T + 1, first.gate, POLICY, jitter=1.0)
+    assert second.gate.is_open(T + 1) and second.gate.lost_in_row == 2
+    third = next_step(order(attempts=3), lost, T + 2, second.gate, POLICY, jitter=1.0)
+    assert third.outcome == "unreachable" and not third.gate.is_open(T + 2)
+    assert third.gate.closed_until == T + 7.0
+
+
+def test_any_answer_between_lost_ones_starts_the_count_again() -> None:
+    lost = Retry("dropped", answer_lost=True)
+    gate = next_step(order(), lost, T, Gate(), POLICY, 0.5).gate
+    gate = next_step(order(), lost, T, gate, POLICY, 0.5).gate
+    gate = next_step(order(), Accepted("ord_2"), T, gate, POLICY, 0.5).gate
+    assert gate.lost_in_row == 0
+    assert next_step(order(), lost, T, gate, POLICY, 0.5).gate.is_open(T)
