@@ -145,7 +145,7 @@ class Rule(StrEnum):
 
 
 class LedPattern(StrEnum):
-    """Feedback a household can tell apart without a phone (see gateway.gpio)."""
+    """Feedback a household can tell apart without a phone (see gateway.outputs.led)."""
 
     RECEIVED = "received"  # one short blink
     ACCEPTED = "accepted"  # solid for 3 s

@@ -37,6 +37,7 @@ from gateway.core.events import (
     Action,
     ButtonEvent,
     CancelOrder,
+    Episode,
     Event,
     Feedback,
     InvalidInput,
@@ -68,7 +69,8 @@ _COMMIT_BACKOFF_MAX = 30.0
 
 @dataclass(frozen=True)
 class Reconfigure:
-    """Swap rules and routes at a clean point between batches (SIGHUP reload)."""
+    """Swap rules and routes (SIGHUP reload): items before it in the queue are decided
+    with the old rules, items after it with the new."""
 
     rules: Rules
     router: Router
@@ -130,9 +132,18 @@ def load_state(store: Store, now: float) -> State:
     return State(
         open_orders=open_orders,
         placed=placed,
-        episodes=store.episodes(),
+        episodes={name: _heard_at_start(e, now) for name, e in store.episodes().items()},
         recent=store.recent_actions(),
     )
+
+
+def _heard_at_start(episode: Episode, now: float) -> Episode:
+    """A sensor's last reading is saved only when its phase changes (saving each one
+    would cost a write per reading), so after a restart the saved time can be long
+    past for a sensor that kept reporting. Its silence is counted from the start."""
+    if episode.last_seen is None or episode.stale_reported:
+        return episode
+    return replace(episode, last_seen=max(episode.last_seen, now))
 
 
 class Core:

@@ -87,6 +87,7 @@ class _Tally:
     remote: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    to_send: int = 0  # placed orders the sender can take now (not held)
 
 
 class Store(SenderClaims):
@@ -165,7 +166,7 @@ class Store(SenderClaims):
             unknown_cancels=tuple(tally.unknown),
             released=tuple(tally.released),
             # A held order needs no sender yet; its release is a batch of its own.
-            wake_sender=bool(tally.placed or tally.remote or tally.released),
+            wake_sender=bool(tally.to_send or tally.remote or tally.released),
         )
 
     @staticmethod
@@ -193,6 +194,7 @@ class Store(SenderClaims):
         )
         if cursor.rowcount:
             tally.placed.append(intent.key)
+            tally.to_send += 0 if held else 1
 
     @staticmethod
     def _cancel(c: sqlite3.Connection, key: str, now: float | None, tally: _Tally) -> None:

@@ -10,8 +10,16 @@ import pytest
 from gateway.clock import RealClock
 from gateway.commerce import build_body
 from gateway.config.models import Config
-from gateway.core.events import Feedback, OrderState, Outcome, PlaceOrder, Report
-from gateway.engine.decider import Core, Decided
+from gateway.core.events import (
+    Episode,
+    Feedback,
+    OrderState,
+    Outcome,
+    PlaceOrder,
+    Report,
+    SaveEpisode,
+)
+from gateway.engine.decider import Core, Decided, load_state
 from gateway.inputs.mqtt import InboundMessage
 from gateway.inputs.routing import Router
 from gateway.outbox.store import OutboxError, Store
@@ -207,4 +215,19 @@ def test_a_double_publish_straddling_a_restart_is_one_press(tmp_path: Path) -> N
     again.process([InboundMessage("z/pantry", single, 2, 1, retain=False, dup=False)])
     assert [r.outcome for r in recorder.reports] == [Outcome.ORDERED, Outcome.DUPLICATE]
     assert len(store.list_orders()) == 1
+    store.close()
+
+
+def test_a_sensor_that_kept_reporting_is_not_stale_right_after_a_restart(tmp_path: Path) -> None:
+    # Its last reading was saved with its last phase change, a day ago; it has been
+    # reporting since (without a phase change). Silence counts from the start.
+    store = Store.open(tmp_path)
+    long_ago = 1_000_000.0
+    store.commit([SaveEpisode("scale", Episode(phase="armed", last_seen=long_ago))])
+    now = long_ago + 86_400.0
+    episode = load_state(store, now).episodes["scale"]
+    assert episode.last_seen == now and not episode.stale_reported
+    # One already reported stale before the restart stays reported (no second report).
+    store.commit([SaveEpisode("scale", Episode(last_seen=long_ago, stale_reported=True))])
+    assert load_state(store, now).episodes["scale"].last_seen == long_ago
     store.close()

@@ -163,7 +163,8 @@ def test_same_key_twice_keeps_the_first_body(store: Store) -> None:
 
 
 def test_held_order_is_promoted_when_its_window_passes(store: Store) -> None:
-    store.commit([intent(1, hold_until=T0 + 30)])
+    placed = store.commit([intent(1, hold_until=T0 + 30)])
+    assert not placed.wake_sender, "nothing for the sender until the window ends"
     assert store.get("rg1_0001").state is OrderState.HELD  # type: ignore[union-attr]
     # The core decides when the window has passed (decide.next_due, then a Tick);
     # until it releases the order, the sender cannot take it.
