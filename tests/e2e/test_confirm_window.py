@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.conftest import MakeGateway, MakeShop, assert_exactly_once
 from tests.support.gateway import GatewayProcess, press_payload
 from tests.support.publisher import Publisher, wait_until
+from tests.support.shop import ShopProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -33,12 +34,19 @@ def outcome_of(gw: GatewayProcess, event_id: str) -> str | None:
     return None
 
 
-def test_a_held_order_is_sent_when_its_window_ends(
-    broker: object, make_shop: MakeShop, make_gateway: MakeGateway
-) -> None:
+def held_gateway(
+    make_shop: MakeShop, make_gateway: MakeGateway
+) -> tuple[ShopProcess, GatewayProcess]:
     shop = make_shop()
     gw = make_gateway(HELD, shop=shop).start()
     gw.wait_ready()
+    return shop, gw
+
+
+def test_a_held_order_is_sent_when_its_window_ends(
+    broker: object, make_shop: MakeShop, make_gateway: MakeGateway
+) -> None:
+    shop, gw = held_gateway(make_shop, make_gateway)
     with Publisher(gw.broker_url) as button:
         pressed = time.monotonic()
         button.publish(gw.button_topic, press_payload("h1", 1))
@@ -51,9 +59,7 @@ def test_a_held_order_is_sent_when_its_window_ends(
 def test_a_long_press_inside_the_window_cancels_without_the_shop(
     broker: object, make_shop: MakeShop, make_gateway: MakeGateway
 ) -> None:
-    shop = make_shop()
-    gw = make_gateway(HELD, shop=shop).start()
-    gw.wait_ready()
+    shop, gw = held_gateway(make_shop, make_gateway)
     with Publisher(gw.broker_url) as button:
         button.publish(gw.button_topic, press_payload("h2", 1))
         wait_until(lambda: outcome_of(gw, "h2") == "held", 10.0, "the press is held")
@@ -70,9 +76,7 @@ def test_a_long_press_inside_the_window_cancels_without_the_shop(
 def test_a_held_order_survives_a_kill_inside_its_window(
     broker: object, make_shop: MakeShop, make_gateway: MakeGateway
 ) -> None:
-    shop = make_shop()
-    gw = make_gateway(HELD, shop=shop).start()
-    gw.wait_ready()
+    shop, gw = held_gateway(make_shop, make_gateway)
     with Publisher(gw.broker_url) as button:
         button.publish(gw.button_topic, press_payload("h3", 1))
     wait_until(lambda: outcome_of(gw, "h3") == "held", 10.0, "the press is held")
