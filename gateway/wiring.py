@@ -300,7 +300,7 @@ def stop(parts: Parts, budget: float) -> None:
     log.info("stopping")
     parts.link.stop(timeout=1.0)
     parts.gpio.close()
-    parts.metrics_server.stop()
+    parts.observability.stop_server()
     parts.core.stop(timeout=2.0)
     parts.sender.stop(timeout=max(0.2, deadline - parts.clock.monotonic() - 0.3))
     parts.observability.write_status(running=False)
