@@ -28,6 +28,7 @@ from gateway.clock import Clock
 from gateway.config.load import ConfigError, LoadedConfig, load_config
 from gateway.errors import GpioError
 from gateway.inputs.gpio import GpioButtons
+from gateway.outputs.log_clock import stamp_logs_with
 from gateway.wiring import (
     BuildOptions,
     Parts,
@@ -142,6 +143,7 @@ class Gateway:
 
 def run_gateway(config_path: Path, clock: Clock, *, demo: bool = False) -> int:
     """Load, validate and run. Returns the process exit code."""
+    stamp_logs_with(clock)
     loaded = load_config(config_path)
     for warning in loaded.warnings:
         log.warning("%s", warning)

@@ -140,7 +140,9 @@ class Observability:
     Owns the metrics server (a :class:`~gateway.ops.metrics.NoMetricsServer` when
     ``metrics.enabled`` is false). The status file is dated in real time whatever
     the gateway's time scale: ``reorder-gateway status`` runs in another process and
-    judges its freshness by the machine's clock.
+    judges its freshness by the machine's clock. Beside that it records the
+    gateway's own clock (``clock.now``, ``clock.scale``), the one its orders are
+    dated by, so that ``queue`` and ``status`` tell ages on it.
     """
 
     def __init__(
@@ -316,6 +318,8 @@ class Observability:
             last_send_seconds=self._sender.last_send_latency,
             metrics_url=self.server.url if running else None,
             last_events=self._activity.last_events(),
+            clock_now=self._clock.now(),
+            clock_scale=self._clock.scale,
         )
         document = status_document(cfg.gateway.id, outbox, live)
         try:
