@@ -177,6 +177,7 @@ class Observability:
         self._watchdog_due = 0.0
         metrics.collect_from(self.snapshot)
         self.server: MetricsEndpoint = NoMetricsServer()
+        self._serving: str | None = None  # the server's URL while it runs
         if config.metrics.enabled:
             health = Health(live=self.live_problems, ready=self.ready_problems)
             self.server = ObservabilityServer(
@@ -186,6 +187,7 @@ class Observability:
     def start_server(self) -> None:
         if isinstance(self.server, ObservabilityServer):
             self.server.start()
+            self._serving = self.server.url
             log.info("metrics: serving %s/metrics, /healthz and /readyz", self.server.url)
 
     def stop_server(self) -> None:
@@ -195,9 +197,9 @@ class Observability:
         so that it costs nothing while idle) or when a connection comes in: while the
         stop waits, a connection is made to it every few milliseconds.
         """
-        server = self.server
-        url = server.url if isinstance(server, ObservabilityServer) else None
-        if url is None:
+        server, url = self.server, self._serving
+        self._serving = None
+        if url is None:  # disabled, or never started
             server.stop()
             return
         stopper = threading.Thread(target=server.stop, name="metrics-stop", daemon=True)
