@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -52,7 +52,7 @@ from devices import ProfileOptions, get_profile
 from firmware_sim.cliargs import positive_number
 from firmware_sim.demo_story import Story
 from firmware_sim.scenario import ScenarioError, load_scenario
-from gateway.clock import ORIGIN_ENV
+from gateway.clock import ORIGIN_ENV, Clock, make_clock
 from gateway.config.load import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,6 +151,23 @@ def tail(path: Path, lines: int = LOG_TAIL) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(the log is empty)"
 
 
+def timeline_origin(start: float, scale: float, now: float | None = None) -> float:
+    """The ``RG_TIME_ORIGIN`` that makes every scaled clock read ``start`` at ``now``.
+
+    A scaled clock reads ``origin + (real - origin) * scale`` (see
+    :func:`gateway.clock.make_clock`); solved for the origin. At scale 1 the
+    components run on the machine's clock and the origin is not used.
+
+    >>> origin = timeline_origin(1_000.0, 600.0, now=5_000.0)
+    >>> round(origin + (5_000.0 - origin) * 600.0, 6)
+    1000.0
+    """
+    real = time.time() if now is None else now
+    if scale == 1.0:
+        return real
+    return (real * scale - start) / (scale - 1.0)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -205,6 +222,7 @@ class Demo:
         self.sim_summary: dict[str, Any] = {}
         self._sim_reader: threading.Thread | None = None
         self._shop_ids: dict[tuple[str, str], str] = {}
+        self.timeline: Clock = make_clock(None)  # the shared clock, once components start
 
     # ------------------------------------------------------------------ running
 
@@ -252,6 +270,12 @@ class Demo:
         self.story = Story(config, scenario, self.scale, self.out, lookup=self._lookup)
         self.say(f"reorder-gateway demo: {scenario.description}")
         self.say(f"  logs and state: {self.run_dir}/ (mosquitto.log shop.log gateway.log sim.log)")
+        if self.scale != 1.0:
+            begins = datetime.fromtimestamp(scenario.start, UTC).strftime("%Y-%m-%d %H:%M")
+            self.say(
+                f"  clock       simulated, x{self.scale:g} from {begins} UTC: the story, the "
+                "logs ('sim' times), the status file and 'queue' all tell it"
+            )
 
     def say(self, line: str) -> None:
         if self.story is not None:
@@ -265,9 +289,10 @@ class Demo:
         return env
 
     def _start_all(self) -> None:
-        # One timeline for all: scaled time equals real time at this instant.
-        origin = f"{time.time():.6f}"
-        os.environ[ORIGIN_ENV] = origin
+        # One timeline for all: every component's clock reads the scenario's start now.
+        origin = timeline_origin(self.scenario.start, self.scale)
+        os.environ[ORIGIN_ENV] = f"{origin:.6f}"
+        self.timeline = make_clock(self.scale, origin)
         self._start_broker()
         self._start_shop()
         self._start_listener()
@@ -290,6 +315,8 @@ class Demo:
                 "allow_anonymous true",
                 "persistence false",
                 "log_dest stderr",
+                # Its stamps would be the machine's time; the demo's timeline is simulated.
+                "log_timestamp false",
                 "log_type error",
                 "log_type warning",
                 "log_type notice",
@@ -436,6 +463,8 @@ class Demo:
         ]
         if self.options.seconds is not None:
             argv += ["--seconds", f"{self.options.seconds:g}"]
+        if self.scale != 1.0:
+            argv.append("--shared-clock")
         child = Child(
             "sim", argv, self.run_dir / "sim.log", self._env(REORDER_SHOP_TOKEN=self.token)
         )
@@ -443,7 +472,7 @@ class Demo:
         child.start(stdout=subprocess.PIPE)
         self.sim = child
         assert self.story is not None
-        self.story.household_starts()
+        self.story.household_starts(self.timeline if self.scale != 1.0 else None)
         span = self.scenario.duration / 3600
         self.say(
             f"  simulator   {self.options.scenario.name}: {span:g} sim hours at x{self.scale:g}"

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from firmware_sim.scenario import Scenario
+from gateway.clock import Clock
 from gateway.config.models import Config
 
 _SIM_LINE = re.compile(r"^\[sim (\d{4}-\d\d-\d\d \d\d:\d\d)\] (.*)$")
@@ -62,12 +63,18 @@ class Story:
         # sim time = offset + monotonic() * scale; calibrated from the sim's own stamps.
         self._start = scenario.start if scenario is not None else 0.0
         self._offset: float | None = None
+        self._clock: Clock | None = None
         self._orders: dict[str, tuple[str, str]] = {}  # short key -> (device, event_id)
 
     # ------------------------------------------------------------------ clock
 
-    def household_starts(self) -> None:
-        """The sim was just spawned; its clock starts once Python is up (~0.5 s)."""
+    def household_starts(self, clock: Clock | None = None) -> None:
+        """The sim was just spawned. With ``clock`` (the demo's shared timeline) the
+        story tells that clock's time; without, the sim's own clock starts once Python
+        is up (~0.5 s) and its stamps calibrate the story's."""
+        if clock is not None:
+            self._clock = clock
+            return
         self._offset = self._start - (time.monotonic() + 0.5) * self.scale
 
     def _calibrate(self, stamp: float) -> None:
@@ -78,6 +85,8 @@ class Story:
             self._offset = candidate
 
     def _now(self) -> str:
+        if self._clock is not None:
+            return datetime.fromtimestamp(self._clock.now(), tz=UTC).strftime("%H:%M")
         if self._offset is None:
             return "     "
         sim = self._offset + time.monotonic() * self.scale

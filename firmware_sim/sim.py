@@ -258,8 +258,14 @@ class SimRunner:
         run_id: str | None = None,
         quiet: bool = False,
         out: TextIO | None = None,
+        shared_clock: bool = False,
     ) -> None:
         self.scenario = scenario
+        # The scenario's moments are on the shared clock (RG_TIME_ORIGIN), which the
+        # demo sets to read the scenario's start as it begins: the household then
+        # lives on the same timeline as the gateway and the shop. Otherwise the
+        # scenario starts whenever the sim does.
+        self.shared_clock = shared_clock
         self.broker = broker
         self.time_scale = time_scale or scenario.time_scale
         self.seconds = seconds
@@ -353,7 +359,8 @@ class SimRunner:
         return summary
 
     def _loop(self, clock: Clock, start: float, end: float) -> None:
-        origin = clock.now()
+        # On the shared clock, what fell due while the sim was starting is played at once.
+        origin = start if self.shared_clock else clock.now()
         while not self.stop_event.is_set():
             if self._queue and self._queue[0][0] < end:
                 when, _, action = heapq.heappop(self._queue)
@@ -435,6 +442,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--shop-token", help="bearer token for the shop (default: $REORDER_SHOP_TOKEN)")
     p.add_argument("--gateway-id", help="gateway id for gpio topics (default: the scenario's)")
     p.add_argument("--quiet", action="store_true", help="print only the final JSON summary")
+    p.add_argument(
+        "--shared-clock",
+        action="store_true",
+        help="the scenario's start is on the shared clock ($RG_TIME_ORIGIN), as the demo sets it",
+    )
     return p
 
 
@@ -452,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shop_token=args.shop_token or os.environ.get("REORDER_SHOP_TOKEN"),
             gateway_id=args.gateway_id,
             quiet=args.quiet,
+            shared_clock=args.shared_clock,
         )
     except ScenarioError as exc:
         for problem in exc.problems:

@@ -8,7 +8,9 @@ one event until something is asked of it or its next duty is due:
   re-sent with the same key on the next start), the database closes last — within
   the 5 s the service promises.
 * SIGHUP: reload the config; an invalid one is logged and the running one stays.
-* the MQTT link (re)connected: announce Home Assistant's entities again.
+* the MQTT link (re)connected: announce Home Assistant's entities again (and, when
+  ``homeassistant.json`` was unreadable, end the sweep that rebuilds it when due:
+  :func:`~gateway.wiring.run_sweep`).
 * due: the status file and systemd's status line (every 2 s), the systemd watchdog
   (fed only while the core thread's heartbeat is fresh, so a hung core gets the
   service restarted) — :meth:`~gateway.ops.observability.Observability.run_due`.
@@ -26,7 +28,17 @@ from gateway.clock import Clock
 from gateway.config.load import ConfigError, LoadedConfig, load_config
 from gateway.errors import GpioError
 from gateway.inputs.gpio import GpioButtons
-from gateway.wiring import BuildOptions, Parts, announce, build, reconfigure, start, stop
+from gateway.outputs.log_clock import stamp_logs_with
+from gateway.wiring import (
+    BuildOptions,
+    Parts,
+    announce,
+    build,
+    reconfigure,
+    run_sweep,
+    start,
+    stop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +95,8 @@ class Gateway:
                     self.reload()
                 if requests.take(requests.announce):
                     announce(self.parts)
-                requests.wake.wait(self.parts.observability.run_due())
+                due = min(self.parts.observability.run_due(), run_sweep(self.parts))
+                requests.wake.wait(due)
         finally:
             self.shutdown()
         return 0
@@ -130,6 +143,7 @@ class Gateway:
 
 def run_gateway(config_path: Path, clock: Clock, *, demo: bool = False) -> int:
     """Load, validate and run. Returns the process exit code."""
+    stamp_logs_with(clock)
     loaded = load_config(config_path)
     for warning in loaded.warnings:
         log.warning("%s", warning)

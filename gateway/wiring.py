@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from gateway.engine.decider import Core, Decided, Item, Reconfigure
 from gateway.engine.sender import Sender
 from gateway.errors import DriveRefusedError
 from gateway.inputs.gpio import GpioButtons, make_pin_factory
-from gateway.inputs.mqtt import MqttLink
+from gateway.inputs.mqtt import InboundMessage, MqttLink
 from gateway.inputs.routing import Router
 from gateway.ops.metrics import Metrics, MetricsEndpoint
 from gateway.ops.observability import Activity, Observability
@@ -84,6 +85,19 @@ class Requests:
         return True
 
 
+# Real seconds the link keeps the Home Assistant sweep's subscriptions: the broker
+# sends the retained messages right after the SUBACK, so this is ample.
+SWEEP_SECONDS = 5.0
+
+
+@dataclass
+class Sweep:
+    """When the Home Assistant sweep (rebuilding an unreadable ``homeassistant.json``
+    from the broker's retained topics) ends: monotonic seconds, ``None`` if none runs."""
+
+    ends_at: float | None = None
+
+
 @dataclass
 class Parts:
     """One gateway's parts, all built and none started."""
@@ -106,6 +120,7 @@ class Parts:
     metrics_server: MetricsEndpoint
     notifier: Notifier
     requests: Requests
+    sweep: Sweep = field(default_factory=Sweep)
 
 
 def core_rules(config: Config, secret: bytes) -> Rules:
@@ -183,11 +198,19 @@ def build(config: Config, options: BuildOptions) -> Parts:
                 requests.connected.set()
                 requests.ask(requests.announce)
 
+        def from_broker(message: InboundMessage) -> None:
+            # The Home Assistant sweep's topics are the bridge's, never a device's.
+            if bridge.sweeps(message.topic):
+                bridge.on_swept(message.topic, message.payload, retained=message.retain)
+                link.ack(message.mid, message.qos, message.delivery)
+                return
+            to_core(message)
+
         link = MqttLink(
             config.mqtt,
             config.gateway.id,
             subscriptions=router.topics,
-            on_message=to_core,
+            on_message=from_broker,
             on_connection=on_connection,
             password=secret_value(config.mqtt.password),
         )
@@ -300,7 +323,7 @@ def stop(parts: Parts, budget: float) -> None:
     log.info("stopping")
     parts.link.stop(timeout=1.0)
     parts.gpio.close()
-    parts.metrics_server.stop()
+    parts.observability.stop_server()
     parts.core.stop(timeout=2.0)
     parts.sender.stop(timeout=max(0.2, deadline - parts.clock.monotonic() - 0.3))
     parts.observability.write_status(running=False)
@@ -322,7 +345,7 @@ def reconfigure(parts: Parts, config: Config) -> None:
     router = Router.from_config(config, sim_gpio=parts.sim_gpio)
     rules = core_rules(config, parts.store.secret())
     parts.core.submit(Reconfigure(rules, router))
-    parts.link.set_subscriptions(router.topics)
+    parts.link.set_subscriptions([*router.topics, *parts.bridge.sweep_filters()])
     parts.outputs.activity.reconfigure(s.name for s in config.sensors)
     parts.bridge.reconfigure(config)
     parts.bridge.on_state(parts.core.state)
@@ -338,6 +361,34 @@ def announce(parts: Parts) -> None:
         parts.bridge.republish()
     except Exception:
         log.exception("Home Assistant: announcing failed; trying after the next connect")
+        return
+    sweep = parts.bridge.sweep_filters()
+    if sweep:
+        parts.link.set_subscriptions([*parts.router.topics, *sweep])
+        if parts.sweep.ends_at is None:
+            parts.sweep.ends_at = parts.clock.monotonic() + SWEEP_SECONDS
+
+
+def run_sweep(parts: Parts) -> float:
+    """End the Home Assistant sweep when it is due; returns the real seconds until it
+    is (``inf`` when none runs). A sweep that comes due while the broker is away waits
+    for a connected stretch: it only ends once the broker could answer it."""
+    ends_at = parts.sweep.ends_at
+    if ends_at is None:
+        return math.inf
+    now = parts.clock.monotonic()
+    if now < ends_at:
+        return ends_at - now
+    if not parts.link.connected:
+        parts.sweep.ends_at = now + SWEEP_SECONDS
+        return SWEEP_SECONDS
+    parts.sweep.ends_at = None
+    parts.link.set_subscriptions(parts.router.topics)
+    try:
+        parts.bridge.finish_sweep()
+    except Exception:
+        log.exception("Home Assistant: finishing the rebuild failed; it runs again next start")
+    return math.inf
 
 
 def _pin_factory(config: Config) -> Factory | None:

@@ -48,6 +48,7 @@ from firmware_sim.shop.store import Lifecycle, ShopStore
 from gateway.clock import Clock, make_clock
 from gateway.config.models import parse_duration
 from gateway.config.secrets import SecretFileError, read_secret_file
+from gateway.outputs.log_clock import stamp_logs_with
 
 log = logging.getLogger("reorder_shop")
 
@@ -430,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s reorder-shop %(message)s"
     )
+    clock = make_clock(args.time_scale)
+    # Scaled (the demo): its log lines are dated by the clock its orders are dated by.
+    stamp_logs_with(clock)
     try:
         shop = ShopServer(
             args.db,
@@ -437,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             catalog=args.catalog,
             host=args.host,
             port=args.port,
+            clock=clock,
             time_scale=args.time_scale,
             ship_after=args.ship_after,
             deliver_after=args.deliver_after,

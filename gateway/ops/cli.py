@@ -158,10 +158,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _queue(args: argparse.Namespace) -> int:
     from gateway.ops.queue import queue_drop, queue_list, queue_retry
+    from gateway.ops.status import clock_now
 
     state_dir = Path(_offline_config(args.config).gateway.state_dir)
     if args.queue_command in (None, "list"):
-        return queue_list(state_dir, sys.stdout, RealClock().now())
+        return queue_list(state_dir, sys.stdout, clock_now(state_dir, RealClock().now()))
     if args.queue_command == "retry":
         return queue_retry(state_dir, args.key, sys.stdout)
     return queue_drop(state_dir, args.key, sys.stdout, force=args.force)

@@ -20,12 +20,15 @@ Two pieces, because they are needed at different moments of the wiring:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import threading
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gateway.clock import Clock, RealClock, rfc3339
 from gateway.config.models import Config
@@ -67,6 +70,23 @@ _EVENT_KIND = {
     Outcome.INVALID: "invalid",
     Outcome.IGNORED: "ignored",
 }
+
+
+_KNOCK_EVERY = 0.02  # seconds between wake-up connections while the metrics server stops
+# A server bound to every address is reached on loopback.
+_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104
+
+
+def _knock(url: str) -> None:
+    """Open and close a connection to ``url``'s host and port; any failure is fine (the
+    server may be gone already)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    with (
+        contextlib.suppress(OSError, ValueError),
+        socket.create_connection((_WILDCARD.get(host, host), parts.port or 0), timeout=0.1),
+    ):
+        pass
 
 
 class Activity:
@@ -120,7 +140,9 @@ class Observability:
     Owns the metrics server (a :class:`~gateway.ops.metrics.NoMetricsServer` when
     ``metrics.enabled`` is false). The status file is dated in real time whatever
     the gateway's time scale: ``reorder-gateway status`` runs in another process and
-    judges its freshness by the machine's clock.
+    judges its freshness by the machine's clock. Beside that it records the
+    gateway's own clock (``clock.now``, ``clock.scale``), the one its orders are
+    dated by, so that ``queue`` and ``status`` tell ages on it.
     """
 
     def __init__(
@@ -155,6 +177,7 @@ class Observability:
         self._watchdog_due = 0.0
         metrics.collect_from(self.snapshot)
         self.server: MetricsEndpoint = NoMetricsServer()
+        self._serving: str | None = None  # the server's URL while it runs
         if config.metrics.enabled:
             health = Health(live=self.live_problems, ready=self.ready_problems)
             self.server = ObservabilityServer(
@@ -164,7 +187,26 @@ class Observability:
     def start_server(self) -> None:
         if isinstance(self.server, ObservabilityServer):
             self.server.start()
+            self._serving = self.server.url
             log.info("metrics: serving %s/metrics, /healthz and /readyz", self.server.url)
+
+    def stop_server(self) -> None:
+        """Stop the metrics server within milliseconds, not half a second.
+
+        Its accept loop looks at the stop request only between polls (every 0.5 s,
+        so that it costs nothing while idle) or when a connection comes in: while the
+        stop waits, a connection is made to it every few milliseconds.
+        """
+        server, url = self.server, self._serving
+        self._serving = None
+        if url is None:  # disabled, or never started
+            server.stop()
+            return
+        stopper = threading.Thread(target=server.stop, name="metrics-stop", daemon=True)
+        stopper.start()
+        while stopper.is_alive():
+            _knock(url)
+            stopper.join(_KNOCK_EVERY)
 
     # ------------------------------------------------------------------ health
 
@@ -278,6 +320,8 @@ class Observability:
             last_send_seconds=self._sender.last_send_latency,
             metrics_url=self.server.url if running else None,
             last_events=self._activity.last_events(),
+            clock_now=self._clock.now(),
+            clock_scale=self._clock.scale,
         )
         document = status_document(cfg.gateway.id, outbox, live)
         try:

@@ -51,6 +51,11 @@ class Liveness:
     last_send_seconds: float | None
     metrics_url: str | None
     last_events: Sequence[Mapping[str, object]]
+    # The clock the gateway dates its orders and events by, read as this was written:
+    # the machine's (scale 1) or a scaled one (the demo). ``queue`` and ``status``
+    # measure ages against it (:func:`clock_now`).
+    clock_now: float | None = None
+    clock_scale: float = 1.0
 
 
 FROM_DATABASE = "state database"
@@ -107,6 +112,10 @@ def status_document(
             "last_send_seconds": live.last_send_seconds,
         },
         "metrics": live.metrics_url if live.running else None,
+        "clock": {
+            "now": live.updated_at if live.clock_now is None else live.clock_now,
+            "scale": live.clock_scale,
+        },
         "queue": queue,
         "orders": orders,
         "open_orders": open_orders,
@@ -126,6 +135,37 @@ def read_status(state_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return loaded if isinstance(loaded, dict) else None
+
+
+def clock_now(state_dir: Path, real_now: float) -> float:
+    """Now on the clock the gateway in ``state_dir`` dates its orders by, for ages.
+
+    That is the machine's time, unless its status file says it ran a scaled clock
+    (``--time-scale``, the demo): then that clock's time, run on from its last
+    reading while the gateway runs, and its last reading once it has stopped (the
+    ages a stopped demo's ``queue`` shows are those of its last moment).
+
+    >>> import tempfile, json
+    >>> d = Path(tempfile.mkdtemp())
+    >>> clock_now(d, 5000.0)
+    5000.0
+    >>> _ = (d / STATUS_FILE).write_text(json.dumps({"running": False, "updated_at": 4000.0,
+    ...     "clock": {"now": 1000.0, "scale": 600.0}}))
+    >>> clock_now(d, 5000.0)
+    1000.0
+    """
+    document = read_status(state_dir)
+    clock = document.get("clock") if document else None
+    if not isinstance(clock, dict):
+        return real_now
+    now, scale = clock.get("now"), clock.get("scale")
+    if not isinstance(now, int | float) or not isinstance(scale, int | float) or scale == 1:
+        return real_now
+    assert document is not None
+    updated = document.get("updated_at")
+    if document.get("running") and isinstance(updated, int | float) and is_live(document, real_now):
+        return float(now) + max(0.0, real_now - float(updated)) * float(scale)
+    return float(now)
 
 
 def _pid_alive(pid: object) -> bool:
@@ -241,7 +281,7 @@ def status_command(
         )
         return EXIT_NO_STATE
     try:
-        snapshot = read_outbox(store, now)
+        snapshot = read_outbox(store, clock_now(state_dir, now))
     finally:
         store.close()
     offline = status_document(gateway_id, snapshot, last_status=doc)

@@ -22,6 +22,15 @@ and ``.../state/gateway``. What was announced is remembered in
 ``<state_dir>/homeassistant.json``, so a restart or reload with a smaller config
 clears the entities of removed devices (an empty retained payload).
 
+When that file is unreadable (empty or torn after a power cut, or edited by hand),
+the broker is asked instead: the bridge announces every current entity and, for a
+few seconds, the link subscribes to the retained discovery configs under the
+gateway's own node id and to its own state topics (:meth:`HomeAssistantBridge.sweep_filters`);
+every retained one the current config does not have is cleared
+(:meth:`HomeAssistantBridge.on_swept`), and the file is written anew at the end
+(:meth:`HomeAssistantBridge.finish_sweep`). Until then the file stays as it was, so a
+gateway stopped in the middle sweeps again at its next start.
+
 >>> from gateway.config.models import Config
 >>> cfg = Config.model_validate({"gateway": {"id": "kitchen"},
 ...     "commerce": {"base_url": "http://127.0.0.1/api"}, "products": {"tea": {"sku": "T"}},
@@ -186,6 +195,46 @@ def discovery_configs(config: Config) -> dict[str, dict[str, object]]:
     return out
 
 
+def _current_topics(config: Config, configs: dict[str, dict[str, object]]) -> set[str]:
+    """Every retained topic the bridge publishes for ``config``."""
+    return set(configs) | set(state_topics(config).values())
+
+
+def _sweep_filters(config: Config) -> tuple[str, ...]:
+    """The gateway's own retained topics at the broker: discovery configs under its
+    node id, whatever the component and object, and its state topics."""
+    gid = config.gateway.id
+    return (
+        f"{config.homeassistant.prefix}/+/{gid}/+/config",
+        f"{_own(config).base}/state/#",
+    )
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT topic matching, for the sweep's filters.
+
+    >>> topic_matches("homeassistant/+/kitchen/+/config",
+    ...               "homeassistant/sensor/kitchen/product_tea_order/config")
+    True
+    >>> topic_matches("reorder/kitchen/state/#", "reorder/kitchen/status")
+    False
+    """
+    levels, parts = topic_filter.split("/"), topic.split("/")
+    for i, level in enumerate(levels):
+        if level == "#":
+            return True
+        if i >= len(parts) or (level != "+" and level != parts[i]):
+            return False
+    return len(levels) == len(parts)
+
+
+def _is_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
+
+
 def _dumps(body: object) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
@@ -212,6 +261,11 @@ class HomeAssistantBridge:
         self._last_order: dict[str, float] = {}
         self._readings: dict[str, tuple[float, float | None]] = {}  # name -> (value, at)
         self._low: dict[str, bool] = {}
+        # While homeassistant.json is rebuilt from the broker: the filters the link
+        # subscribes to, and the topics cleared so far.
+        self._sweep: tuple[str, ...] = ()
+        self._swept: set[str] = set()
+        self._sweep_announced: set[str] = set()  # a reload may shrink it meanwhile
 
     # ------------------------------------------------------------------ discovery
 
@@ -230,31 +284,113 @@ class HomeAssistantBridge:
         with self._lock:
             config = self._config
         configs = discovery_configs(config) if config.homeassistant.discovery else {}
-        current = set(configs) | set(state_topics(config).values())
-        removed = sorted(self._load_announced() - current)
+        current = _current_topics(config, configs)
+        announced = self._load_announced()
+        if announced is None:
+            # Nothing to compare with: publish what is current, and let the broker
+            # tell what else was announced (on_swept).
+            for topic, payload in configs.items():
+                self._publish(topic, _dumps(payload))
+            with self._lock:
+                self._sweep_announced |= current
+            log.info("Home Assistant: announced %d entities", len(configs))
+            return []
+        removed = sorted(announced - current)
         for topic, payload in configs.items():
             self._publish(topic, _dumps(payload))
-        for topic in removed:
-            self._publish(topic, b"")
-        with self._lock:
-            for topic in removed:
-                self._last.pop(topic, None)
+        self._clear(removed)
         self._save_announced(current)
         if removed:
             log.info("Home Assistant: cleared %d topics of removed devices", len(removed))
         log.info("Home Assistant: announced %d entities", len(configs))
         return removed
 
-    def _load_announced(self) -> set[str]:
+    def sweep_filters(self) -> tuple[str, ...]:
+        """The topic filters the link subscribes to while ``homeassistant.json`` is
+        rebuilt from the broker; empty otherwise."""
+        with self._lock:
+            return self._sweep
+
+    def sweeps(self, topic: str) -> bool:
+        """True if a message on ``topic`` is the sweep's (not a device's)."""
+        return any(topic_matches(f, topic) for f in self.sweep_filters())
+
+    def on_swept(self, topic: str, payload: bytes, *, retained: bool) -> None:
+        """A message found under the sweep's filters: a retained one that the current
+        config does not have is cleared. Live ones (the bridge's own publishes coming
+        back) and empty ones (already cleared) are left alone."""
+        if not retained or not payload:
+            return
+        with self._lock:
+            config, sweeping = self._config, bool(self._sweep)
+        configs = discovery_configs(config) if config.homeassistant.discovery else {}
+        if not sweeping or topic in _current_topics(config, configs):
+            return
+        self._clear([topic])
+        with self._lock:
+            self._swept.add(topic)
+
+    def finish_sweep(self) -> list[str]:
+        """End the rebuild: write ``homeassistant.json`` for the current config and
+        return the topics the sweep cleared (nothing if no sweep was running)."""
+        with self._lock:
+            sweeping, config = bool(self._sweep), self._config
+            swept, announced = self._swept, self._sweep_announced
+            self._sweep, self._swept, self._sweep_announced = (), set(), set()
+        if not sweeping:
+            return []
+        configs = discovery_configs(config) if config.homeassistant.discovery else {}
+        current = _current_topics(config, configs)
+        # Announced during the sweep by a config that a reload has shrunk since.
+        dropped = sorted(announced - current - swept)
+        self._clear(dropped)
+        cleared = sorted(swept | set(dropped))
+        self._save_announced(current)
+        log.info(
+            "Home Assistant: rebuilt %s; cleared %d retained topics of removed devices "
+            "found at the broker",
+            ANNOUNCED_FILE,
+            len(cleared),
+        )
+        return cleared
+
+    def _clear(self, topics: list[str]) -> None:
+        for topic in topics:
+            self._publish(topic, b"")
+        with self._lock:
+            for topic in topics:
+                self._last.pop(topic, None)
+
+    def _load_announced(self) -> set[str] | None:
+        """What the file says was announced; ``None`` when it cannot say (then the
+        sweep is started, and its start logged once)."""
+        path = self._state_dir / ANNOUNCED_FILE
         try:
-            loaded = json.loads((self._state_dir / ANNOUNCED_FILE).read_text(encoding="utf-8"))
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            topics = loaded["topics"]
+            if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+                raise ValueError("'topics' is not a list of topic names")
         except FileNotFoundError:
             return set()
-        except (OSError, ValueError) as exc:
-            log.warning("Home Assistant: unreadable %s (%s); nothing cleared", ANNOUNCED_FILE, exc)
-            return set()
-        topics = loaded.get("topics") if isinstance(loaded, dict) else None
-        return {t for t in topics if isinstance(t, str)} if isinstance(topics, list) else set()
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            reason = "it is empty" if _is_empty(path) else f"{type(exc).__name__}: {exc}"
+            self._start_sweep(path, reason)
+            return None
+        return set(topics)
+
+    def _start_sweep(self, path: Path, reason: str) -> None:
+        with self._lock:
+            config = self._config
+            started = not self._sweep
+            self._sweep = _sweep_filters(config)
+        if started:
+            log.warning(
+                "Home Assistant: %s is unreadable (%s); rebuilding it: every current entity "
+                "is announced and the retained topics of removed devices are looked up at "
+                "the broker and cleared",
+                path,
+                reason,
+            )
 
     def _save_announced(self, topics: set[str]) -> None:
         body = json.dumps({"topics": sorted(topics)}, indent=1).encode()

@@ -3,8 +3,8 @@ own ``scripts/test`` already did): the orchestrator with the venv's Python.
 
 ``--seconds 60`` plays the whole demo scenario (ten sim hours at x600) against a
 private mosquitto, the reference shop and the gateway; the summary's last line is
-JSON, and it must show what the issue promises. Then Ctrl-C mid-story must stop
-everything and exit 0.
+JSON, and it must show what the issue promises, with every time on the one
+simulated clock. Then Ctrl-C mid-story must stop everything and exit 0.
 """
 
 from __future__ import annotations
@@ -106,6 +106,53 @@ def test_demo_for_sixty_seconds_tells_the_story_and_sums_it_up(tmp_path: Path) -
     assert run_dir.parent == tmp_path
     assert (run_dir.stat().st_mode & 0o077) == 0, "the run directory must be private"
     assert_no_survivors(summary)
+    assert_one_clock(output, run_dir)
+
+
+SCENARIO_DAY = "2026-11-26"  # firmware_sim/scenarios/demo.yaml starts there at 06:00
+STAMPED = re.compile(r"^(sim )?\d{2,4}[-:]\d\d")  # a log line that begins with a time
+AGE = re.compile(r"^rg1_\S+\s+\S+\s+\S+\s+\S+\s+(\d+)([smhd])\s")
+
+
+def assert_one_clock(output: str, run_dir: Path) -> None:
+    """Every time the demo shows is on the one simulated clock, and says so: the
+    story's, the logs', the status file's; and ``queue`` tells ages on it."""
+    assert f"clock       simulated, x600 from {SCENARIO_DAY} 06:00 UTC" in output
+    for name in ("gateway.log", "shop.log"):
+        lines = (run_dir / name).read_text().splitlines()
+        stamped = [line for line in lines if STAMPED.match(line)]
+        assert len(stamped) >= 3, (name, lines[:5])
+        wrong = [line for line in stamped if not line.startswith(f"sim {SCENARIO_DAY} ")]
+        assert not wrong, (name, wrong[:3])
+    sim_lines = [line for line in (run_dir / "sim.log").read_text().splitlines() if line]
+    assert all(
+        line.startswith(f"[sim {SCENARIO_DAY} ") or line.startswith("{") for line in sim_lines
+    ), sim_lines[:3]
+    broker_lines = (run_dir / "mosquitto.log").read_text().splitlines()
+    assert not any(STAMPED.match(line) for line in broker_lines), broker_lines[:3]
+
+    status = json.loads((run_dir / "gateway" / "status.json").read_text())
+    assert time.strftime("%Y-%m-%d", time.gmtime(status["clock"]["now"])) == SCENARIO_DAY
+    assert status["clock"]["scale"] == 600
+    assert all(e["at"].startswith(SCENARIO_DAY) for e in status["last_events"]), status
+
+    # The demo's own hint for looking into the queue, run as printed.
+    listing = subprocess.run(
+        [sys.executable, "-m", "gateway", "queue", "--config", "config/demo.yaml"],
+        cwd=ROOT,
+        env={**os.environ, "RG_STATE_DIR": str(run_dir / "gateway")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    ages = [AGE.match(line) for line in listing.stdout.splitlines()[1:]]
+    assert ages and all(ages), listing.stdout
+    hours = {"s": 1 / 3600, "m": 1 / 60, "h": 1.0, "d": 24.0}
+    in_hours = [int(m.group(1)) * hours[m.group(2)] for m in ages if m]
+    # The first order (laundry, 06:31) is hours old when the household's day ends.
+    assert max(in_hours) >= 5, listing.stdout
 
 
 def test_ctrl_c_stops_every_component_and_exits_zero(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Checked against the config: one entity set per button, product and sensor, plus the
 gateway's own; unique_ids unique; availability on the gateway's status topic;
-a removed button's discovery topics emptied after a restart and after SIGHUP.
+a removed button's discovery topics emptied after a restart and after SIGHUP, and
+also when ``homeassistant.json`` came back empty or torn from a power cut.
 """
 
 from __future__ import annotations
@@ -178,3 +179,59 @@ def test_sighup_reload_removes_and_adds_entities(gateway: GatewayProcess, broker
         gone = before - _expected(gateway)
         assert len(gone) == 2
         ha.wait_for(lambda ms: {m.topic for m in ms if not m.payload} >= gone)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b'{"topics": ["ha-test/button/e2e/button_pantry_pr'],
+    ids=["empty", "torn"],
+)
+def test_unreadable_announced_file_is_rebuilt_from_the_broker(
+    gateway: GatewayProcess, broker: Broker, content: bytes
+) -> None:
+    """After a power cut homeassistant.json may be empty or cut short: the retained
+    topics of devices removed meanwhile are found at the broker and cleared all the
+    same, and the file is written anew."""
+    gateway.start()
+    gateway.wait_ready()
+    before = _expected(gateway)
+    gid = gateway.gateway_id
+    with Publisher(broker.url) as ha:
+        ha.subscribe("ha-test/#")
+        ha.wait_for(lambda ms: {m.topic for m in ms} >= before)
+        # The pantry's decision makes its retained state topic.
+        ha.subscribe(f"reorder/{gid}/state/button/pantry")
+        ha.publish(f"reorder/{gid}/pantry/press", b"{}")
+        ha.wait_for_message(f"reorder/{gid}/state/button/pantry")
+    code, _ = gateway.terminate()
+    assert code == 0
+    announced = gateway.state_dir / "homeassistant.json"
+    announced.write_bytes(content)
+    gateway.config["buttons"] = [b for b in gateway.config["buttons"] if b["name"] != "pantry"]
+    gateway.config_path.write_text(json.dumps(gateway.config))
+    after = _expected(gateway)
+    removed = before - after
+    assert len(removed) == 2
+
+    gateway.start()
+    gateway.wait_ready()
+    wait_until(
+        lambda: "Home Assistant: rebuilt" in gateway.current_log(), timeout=20, what="rebuilt"
+    )
+    log = gateway.current_log()
+    assert log.count("homeassistant.json is unreadable") == 1, log
+    assert "cleared 3 retained topics of removed devices found at the broker" in log, log
+    rebuilt = json.loads(announced.read_text())["topics"]
+    assert after <= set(rebuilt)
+    assert not removed & set(rebuilt)
+    with Publisher(broker.url) as ha:
+        ha.subscribe("ha-test/#")
+        ha.subscribe(f"reorder/{gid}/state/#")
+        ha.wait_for(lambda ms: {m.topic for m in ms} >= after)
+        # The broker sends a subscription's retained messages before it forwards
+        # anything published after the SUBACK: once this probe is in, all are.
+        ha.subscribe("probe/rebuilt")
+        ha.publish("probe/rebuilt", b"done")
+        ha.wait_for_message("probe/rebuilt")
+        assert set(_configs(ha.messages("ha-test/#"))) == after
+        assert not ha.messages(f"reorder/{gid}/state/button/pantry")

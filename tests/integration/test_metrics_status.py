@@ -176,3 +176,34 @@ def test_status_without_any_state(tmp_path: Path, broker: Broker, shop: ShopServ
     assert result.returncode == 1
     assert "NOT running" in result.stdout and "never run" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b'{"gateway": "e2e", "pid": 4'], ids=["empty", "torn"])
+def test_an_empty_or_torn_status_file_is_survived_and_rewritten(
+    gateway: GatewayProcess, content: bytes
+) -> None:
+    """What a power cut could leave before the status file was written durably."""
+    gateway.start()
+    gateway.wait_ready()
+    gateway.kill()
+    status_file = gateway.state_dir / STATUS_FILE
+    status_file.write_bytes(content)
+
+    offline = status(gateway)
+    assert offline.returncode == 3, offline.stdout + offline.stderr
+    assert "NOT running" in offline.stdout
+    assert "Traceback" not in offline.stdout + offline.stderr
+
+    gateway.start()
+    gateway.wait_ready()
+
+    def rewritten() -> bool:
+        try:
+            document = json.loads(status_file.read_text())
+        except ValueError:
+            return False
+        return bool(document.get("running")) and document.get("pid") == gateway.pid
+
+    wait_until(rewritten, what="a whole status file from the new start")
+    assert status(gateway).returncode == 0
+    assert stat_mode(status_file) == 0o600

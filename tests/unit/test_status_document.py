@@ -3,6 +3,7 @@ file they are written to."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from gateway.ops.status import (
     STATUS_FILE,
     Liveness,
     OutboxSnapshot,
+    clock_now,
     read_status,
     render_status,
     status_document,
@@ -121,3 +123,29 @@ def test_write_private_that_fails_keeps_the_old_file(tmp_path: Path) -> None:
     finally:
         tmp_path.chmod(0o700)
     assert target.read_bytes() == b"old"
+
+
+def test_the_document_records_the_clock_the_orders_are_dated_by(tmp_path: Path) -> None:
+    assert status_document("kitchen", OUTBOX, live())["clock"] == {"now": 100.0, "scale": 1.0}
+    scaled = dataclasses.replace(live(), clock_now=5_000.0, clock_scale=600.0)
+    assert status_document("kitchen", OUTBOX, scaled)["clock"] == {"now": 5_000.0, "scale": 600.0}
+
+
+def test_ages_are_told_on_the_gateways_clock(tmp_path: Path) -> None:
+    # No status file, or one from the machine's clock: the machine's time.
+    assert clock_now(tmp_path, 1_000.0) == 1_000.0
+    write_status(tmp_path, status_document("kitchen", OUTBOX, live(running=False)))
+    assert clock_now(tmp_path, 1_000.0) == 1_000.0
+    # A stopped demo: its clock's last reading, however long ago it stopped.
+    demo = dataclasses.replace(live(running=False), clock_now=5_000.0, clock_scale=600.0)
+    write_status(tmp_path, status_document("demo", OUTBOX, demo))
+    assert clock_now(tmp_path, 1_000_000.0) == 5_000.0
+    # A running one (this very process, fresh): run on from that reading at its scale.
+    running = dataclasses.replace(
+        live(), pid=os.getpid(), updated_at=1_000.0, clock_now=5_000.0, clock_scale=600.0
+    )
+    write_status(tmp_path, status_document("demo", OUTBOX, running))
+    assert clock_now(tmp_path, 1_002.0) == 5_000.0 + 2.0 * 600.0
+    # An unreadable file (a power cut): the machine's time, no error.
+    (tmp_path / STATUS_FILE).write_bytes(b"")
+    assert clock_now(tmp_path, 1_000.0) == 1_000.0
