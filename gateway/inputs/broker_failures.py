@@ -6,8 +6,8 @@ arrives as a bare reason code; :func:`describe_connect_error` and
 
 >>> describe_connect_error(ConnectionRefusedError(111, "Connection refused"), "h:1883")
 'connection refused: nothing accepts connections on h:1883 (is the broker running, on this port?)'
->>> describe_refusal(134)
-'not authorised: bad user name or password (check mqtt.username and the password)'
+>>> describe_refusal(134)[:46]
+'not authorised: wrong user name or password, o'
 """
 
 from __future__ import annotations
@@ -24,13 +24,9 @@ _IP_ADDRESS_MISMATCH = 64
 _EXPIRED = 10
 _NOT_YET_VALID = 9
 
+_NOT_AUTHORISED = (134, 135)  # mosquitto answers a wrong password with 135, others with 134
 _REFUSALS = {
     # MQTT v5 CONNACK reason codes (and the v3.1.1 return codes paho maps onto them).
-    134: "not authorised: bad user name or password (check mqtt.username and the password)",
-    135: (
-        "not authorised: the broker refuses this client"
-        " (check the broker's ACL, or allow_anonymous when no user is set)"
-    ),
     133: "the broker refuses the client id (is another gateway using the same gateway.id?)",
     136: "the broker is unavailable (it said so; it may be starting or overloaded)",
     137: "the broker is busy; it asked to try later",
@@ -41,14 +37,24 @@ _REFUSALS = {
 }
 
 
-def describe_refusal(reason_code: int, name: str = "") -> str:
+def describe_refusal(reason_code: int, name: str = "", *, with_user: bool = True) -> str:
     """The reason for a CONNACK that refused the session, from its reason code.
 
-    >>> describe_refusal(135)[:15]
-    'not authorised:'
+    >>> describe_refusal(135, with_user=False)
+    'not authorised: the broker wants a user name and password (set mqtt.username and the password)'
     >>> describe_refusal(151, "Quota exceeded")
     'the broker refused the connection: Quota exceeded'
     """
+    if reason_code in _NOT_AUTHORISED:
+        if not with_user:
+            return (
+                "not authorised: the broker wants a user name and password"
+                " (set mqtt.username and the password)"
+            )
+        return (
+            "not authorised: wrong user name or password, or the broker's ACL refuses"
+            " this client (check mqtt.username and the password)"
+        )
     return _REFUSALS.get(reason_code) or f"the broker refused the connection: {name or reason_code}"
 
 

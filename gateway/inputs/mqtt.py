@@ -189,6 +189,7 @@ class MqttLink:
         clock: Clock | None = None,
         retry_delay: tuple[int, int] = (1, 30),
         report_every: float = _LOG_EVERY,
+        connect_timeout: float = 5.0,
     ) -> None:
         self._settings = settings
         self._address = parse_broker_url(settings.url)
@@ -211,6 +212,7 @@ class MqttLink:
         self._receive_maximum = receive_maximum
         self._session_expiry = self._effective_session_expiry(settings.session_expiry)
         self._retry_delay = retry_delay
+        self._connect_timeout = connect_timeout  # TCP connect and TLS handshake, each
         self._failures = FailureLog(
             log,
             str(self._address),
@@ -393,6 +395,7 @@ class MqttLink:
             manual_ack=True,
         )
         client.reconnect_delay_set(*self._retry_delay)
+        client.connect_timeout = self._connect_timeout
         client.max_queued_messages_set(_MAX_QUEUED_PUBLISHES)
         client.will_set(self._status_topic, b"offline", qos=1, retain=True)
         settings = self._settings
@@ -503,7 +506,9 @@ class MqttLink:
         if reason_code.is_failure:
             # The broker closes the connection next; that disconnect belongs to this
             # failure and is no lost connection (paho reports it as "Protocol error").
-            self._connect_failed(describe_refusal(reason_code.value, str(reason_code)))
+            with_user = self._settings.username is not None
+            reason = describe_refusal(reason_code.value, str(reason_code), with_user=with_user)
+            self._connect_failed(reason)
             return
         self._session_up = True
         with self._lock:

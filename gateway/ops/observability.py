@@ -278,6 +278,7 @@ class Observability:
             last_send_seconds=self._sender.last_send_latency,
             metrics_url=self.server.url if running else None,
             last_events=self._activity.last_events(),
+            mqtt_problem=None if connected else self._link.problem,
         )
         document = status_document(cfg.gateway.id, outbox, live)
         try:

@@ -51,6 +51,7 @@ class Liveness:
     last_send_seconds: float | None
     metrics_url: str | None
     last_events: Sequence[Mapping[str, object]]
+    mqtt_problem: str | None = None  # why the latest attempt to connect failed
 
 
 FROM_DATABASE = "state database"
@@ -100,7 +101,11 @@ def status_document(
         "running": live.running,
         "started_at": live.started_at,
         "updated_at": live.updated_at,
-        "mqtt": {"url": live.mqtt_url, "connected": live.mqtt_connected},
+        "mqtt": {
+            "url": live.mqtt_url,
+            "connected": live.mqtt_connected,
+            "problem": live.mqtt_problem,
+        },
         "shop": {
             "url": live.shop_url,
             "reachable": live.shop_reachable,
@@ -193,7 +198,8 @@ def render_status(doc: Mapping[str, Any], now: float) -> str:
         f"reorder-gateway {doc.get('gateway')}: running (pid {doc.get('pid')}, "
         f"snapshot {_age(now - float(doc.get('updated_at', now)))} old)",
         f"  broker   {mqtt.get('url')}  "
-        + _yes_no(mqtt.get("connected"), "connected", "NOT connected"),
+        + _yes_no(mqtt.get("connected"), "connected", "NOT connected")
+        + (f": {mqtt['problem']}" if mqtt.get("problem") else ""),
         f"  shop     {shop.get('url')}  "
         + _yes_no(shop.get("reachable"), "reachable", "UNREACHABLE"),
         _queue_line(doc.get("queue", {})),
