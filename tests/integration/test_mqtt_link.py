@@ -482,6 +482,18 @@ def test_an_ack_for_a_stale_copy_does_not_acknowledge_a_newer_message() -> None:
     assert link._pending == {}
 
 
+def test_the_link_turns_nagle_off_on_its_own_connection(
+    broker: Broker, make_link: LinkFactory
+) -> None:
+    """With Nagle on, a publish right after a PUBACK waits for the broker's delayed
+    ACK (40 ms; measured in bench/README.md). White-box: the timing is the bench's."""
+    link, _, states = make_link(broker.url)
+    connected(states)
+    sock = link._sock
+    assert sock is not None
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
 # --------------------------------------------------------------------------- failures say why
 
 # paho leaves the socket of a failed TLS handshake to the garbage collector.
