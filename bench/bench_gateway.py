@@ -13,7 +13,9 @@ the shop's answer comes back (see :class:`bench.common.StampingProxy`).
    interpreter with the same imports and to mosquitto.
 3. press -> request leaving the gateway -> shop's answer, one press at a time.
    Baselines: one MQTT hop (publish -> a subscriber hears it) and a bare httpx
-   keep-alive POST through the same proxy.
+   keep-alive POST through the same proxy. Then press -> POST at presses 20, 50 and
+   100 ms apart, in rounds of ten alternating with the bare paho -> httpx relay
+   (``bench/bare_relay.py``) on the same default-configured broker.
 4. sensor readings/s: N readings (with message ids, so each is deduplicated and
    committed) between two non-JSON markers wait at the broker in the gateway's
    session; time from the report of one marker to the report of the other. Baseline: a bare
@@ -101,6 +103,7 @@ class Rig:
 
     def __init__(self, workdir: Path, stack: ExitStack) -> None:
         self.workdir = workdir
+        # mosquitto's defaults (set_tcp_nodelay off), as a household broker runs.
         self.broker = Broker(workdir / "broker").start()
         stack.callback(self.broker.kill)
         self.shop = ShopProcess(workdir / "shop").start()
@@ -185,10 +188,7 @@ def idle(rig: Rig, seconds: float) -> Figures:
 def press_latency(rig: Rig, presses: int, gap: float, warmup: int = 10) -> Figures:
     """One press at a time, ``gap`` seconds after the previous answer.
 
-    The gap matters: mosquitto's sockets run with Nagle on (``set_tcp_nodelay`` is
-    off by default) and the gateway's kernel delays the ACK for the broker's PUBACKs
-    to its own publishes (events, Home Assistant states) by up to 40 ms; a press
-    the broker forwards inside that window waits for the ACK.
+    (The gap used to matter: see "Nagle at the broker" in bench/README.md.)
     """
     to_request, to_answer, shop_time = [], [], []
     run = uuid.uuid4().hex[:8]
@@ -236,6 +236,82 @@ def press_latency(rig: Rig, presses: int, gap: float, warmup: int = 10) -> Figur
     ):
         figures[f"{name}_p50_ms"], figures[f"{name}_p99_ms"] = _ms(values)
     figures["peak_rss_mb"] = memory_mb(rig.gateway.pid)[1]
+    return figures
+
+
+RELAY_TOPIC = "bench/relay"
+
+
+class BareRelay:
+    """``bench/bare_relay.py`` as a process, POSTing through the rig's stamping proxy."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "bench" / "bare_relay.py"),
+                rig.broker.url,
+                RELAY_TOPIC,
+                rig.proxy.url(),
+                rig.shop.token,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_env(),
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != b"ready":
+            raise RuntimeError("the bare relay did not start")
+
+    def __enter__(self) -> BareRelay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
+def _press_to_request(rig: Rig, topic: str, presses: int, gap: float, warmup: int) -> list[float]:
+    """Seconds from publishing each press (QoS 1) to its POST's first bytes at the proxy."""
+    samples = []
+    run = uuid.uuid4().hex[:8]
+    for i in range(warmup + presses):
+        known = len([s for s in rig.proxy.stamps if s.kind == "response"])
+        payload = json.dumps({"event": "press", "id": f"{run}-{i}", "seq": i}).encode()
+        started = time.perf_counter()
+        rig.publisher.publish(topic, payload, wait=False)
+        request = rig.proxy.wait_count("request", known + 1)[-1]
+        rig.proxy.wait_count("response", known + 1)
+        if i >= warmup:
+            samples.append(request.at - started)
+        time.sleep(gap)
+    return samples
+
+
+def latency_against_relay(rig: Rig, presses: int, gap: float, warmup: int = 10) -> Figures:
+    """Press -> POST for the gateway and for the bare relay, same broker, same gap.
+
+    The two alternate in rounds of ten presses, so that whatever else the machine
+    does meanwhile falls on both alike.
+    """
+    gateway: list[float] = []
+    relay: list[float] = []
+    with BareRelay(rig):
+        _press_to_request(rig, BUTTON_TOPIC, 0, gap, warmup)
+        _press_to_request(rig, RELAY_TOPIC, 0, gap, warmup)
+        for _ in range(max(1, presses // 10)):
+            gateway += _press_to_request(rig, BUTTON_TOPIC, 10, gap, 0)
+            relay += _press_to_request(rig, RELAY_TOPIC, 10, gap, 0)
+    figures: Figures = {"presses": len(gateway), "gap_s": gap}
+    figures["gateway_p50_ms"], figures["gateway_p99_ms"] = _ms(gateway)
+    figures["relay_p50_ms"], figures["relay_p99_ms"] = _ms(relay)
+    figures["ratio_p99"] = figures["gateway_p99_ms"] / figures["relay_p99_ms"]
     return figures
 
 
@@ -346,8 +422,9 @@ def run_all(workdir: Path, *, presses: int, readings: int, idle_seconds: float) 
         print(f"idle: {figures['idle']}", flush=True)
         figures["press"] = press_latency(rig, presses, gap=0.1)
         print(f"press: {figures['press']}", flush=True)
-        figures["burst"] = press_latency(rig, presses, gap=0.02)
-        print(f"burst: {figures['burst']}", flush=True)
+        figures["relay"] = [latency_against_relay(rig, presses, gap) for gap in (0.02, 0.05, 0.1)]
+        for relay in figures["relay"]:
+            print(f"against the bare relay: {relay}", flush=True)
         figures["sensor"] = sensor_throughput(rig, readings)
         print(f"sensor: {figures['sensor']}", flush=True)
         figures["outage"] = outage(rig, 1000)

@@ -14,6 +14,16 @@ What it guarantees, and why:
 * **Availability**: ``online`` (retained, QoS 1) on ``<prefix>/<id>/status`` once
   the subscriptions of every (re)connect are acknowledged (``on_connection(True)``
   comes then, too); ``offline`` on a clean stop, and the same as the last will.
+* **Failures say why**: every failed attempt has a reason (certificate not trusted,
+  hostname mismatch, connection refused, not authorised, timeout, ...), kept in
+  :attr:`MqttLink.problem` for ``status`` and logged at a readable rate (the first
+  at WARNING, then at most one line a minute with a count; see
+  :class:`~gateway.inputs.broker_failures.FailureLog`).
+* **No Nagle stalls**: TCP_NODELAY on our socket, and an immediate ACK of each of the
+  broker's PUBACKs (TCP_QUICKACK, Linux). Otherwise our publish right after a PUBACK
+  waits for the broker's delayed ACK (40 ms), and mosquitto, which leaves Nagle on by
+  default, holds the next press back until our kernel's delayed ACK of its last
+  PUBACK (measured in bench/README.md).
 * Callbacks run on paho's network thread: they only convert and hand over; they
   never block and never raise.
 
@@ -35,6 +45,7 @@ after the next reconnect.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -47,9 +58,11 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.clock import Clock, RealClock
 from gateway.config.broker import parse_broker_url
 from gateway.config.models import MqttSection
 from gateway.errors import BrokerUrlError, TlsSetupError, TopicFilterError
+from gateway.inputs.broker_failures import FailureLog, describe_connect_error, describe_refusal
 from gateway.outputs.reports import RateLimitedLog
 from gateway.outputs.topics import GatewayTopics
 
@@ -59,6 +72,8 @@ MIN_SESSION_EXPIRY = 86400.0  # a day: a weekend trip must not lose a press
 _MAX_SESSION_EXPIRY = 0xFFFFFFFF  # the wire field is four bytes; this value means "never"
 _MAX_QUEUED_PUBLISHES = 1000  # QoS 1 publishes paho keeps while disconnected
 _LOG_EVERY = 60.0  # seconds between repeats of a rate-limited warning
+# Linux only; elsewhere the broker's delayed-ACK stall stays (set_tcp_nodelay on the broker).
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
 def check_topic_filter(topic_filter: str) -> None:
@@ -128,6 +143,25 @@ class _Filters:
         return topic in self.exact or any(paho.topic_matches_sub(f, topic) for f in self.wild)
 
 
+class _Client(paho.Client):
+    """paho's client, keeping the exception of a failed connect attempt: paho calls
+    ``on_connect_fail`` without it, and the reason is what a person needs."""
+
+    connect_error: OSError | None = None
+
+    def reconnect(self) -> MQTTErrorCode:
+        self.connect_error = None
+        try:
+            return super().reconnect()
+        except OSError as exc:  # what paho's loop catches before calling on_connect_fail
+            # Without the frames below, whatever paho left open there (the socket
+            # of a failed TLS handshake) is released now rather than when this
+            # exception is replaced at the next attempt.
+            exc.__traceback__ = None
+            self.connect_error = exc
+            raise
+
+
 class MqttLink:
     """A persistent MQTT v5 session that hands messages over and acks on request.
 
@@ -152,6 +186,10 @@ class MqttLink:
         on_connection: Callable[[bool], None] | None = None,
         password: str | None = None,
         receive_maximum: int = 100,
+        clock: Clock | None = None,
+        retry_delay: tuple[int, int] = (1, 30),
+        report_every: float = _LOG_EVERY,
+        connect_timeout: float = 5.0,
     ) -> None:
         self._settings = settings
         self._address = parse_broker_url(settings.url)
@@ -173,6 +211,20 @@ class MqttLink:
         self._password = password
         self._receive_maximum = receive_maximum
         self._session_expiry = self._effective_session_expiry(settings.session_expiry)
+        self._retry_delay = retry_delay
+        self._connect_timeout = connect_timeout  # TCP connect and TLS handshake, each
+        self._failures = FailureLog(
+            log,
+            str(self._address),
+            every=report_every,
+            monotonic=(clock or RealClock()).monotonic,
+            retry=f"{retry_delay[0]}-{retry_delay[1]} s",
+        )
+        # This connection got a CONNACK that accepted the session (False until then,
+        # so a disconnect before it is one more failed attempt, not a lost connection).
+        self._session_up = False
+        self._refused = False  # this connection's CONNACK refused the session
+        self._sock: socket.socket | None = None
 
         self._lock = threading.Lock()
         self._client: paho.Client | None = None
@@ -182,7 +234,6 @@ class MqttLink:
         # connect's SUBSCRIBE is in, so nothing published after it can be missed.
         self._ready = False
         self._ready_mid: int | None = None
-        self._failing = False
         # mids handed over and not yet acknowledged. With a kept session the
         # broker keeps a mid reserved for its message across reconnects, so an
         # ack for an older connection's mid is still right; when the session is
@@ -209,6 +260,11 @@ class MqttLink:
     def connected(self) -> bool:
         client = self._client
         return self._ready and client is not None and client.is_connected()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the latest attempt to connect failed, until a session is up again."""
+        return self._failures.reason
 
     @property
     def counters(self) -> LinkCounters:
@@ -332,13 +388,14 @@ class MqttLink:
         return int(min(max(configured, MIN_SESSION_EXPIRY), _MAX_SESSION_EXPIRY))
 
     def _make_client(self) -> paho.Client:
-        client = paho.Client(
+        client = _Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
-        client.reconnect_delay_set(1, 30)
+        client.reconnect_delay_set(*self._retry_delay)
+        client.connect_timeout = self._connect_timeout
         client.max_queued_messages_set(_MAX_QUEUED_PUBLISHES)
         client.will_set(self._status_topic, b"offline", qos=1, retain=True)
         settings = self._settings
@@ -362,6 +419,9 @@ class MqttLink:
                 )
             except (OSError, ssl.SSLError, ValueError) as exc:
                 raise TlsSetupError(f"cannot load mqtt.ca_file/cert_file/key_file: {exc}") from exc
+        client.on_socket_open = self._handle_socket_open
+        client.on_socket_close = self._handle_socket_close
+        client.on_publish = self._handle_puback
         client.on_connect = self._handle_connect
         client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect
@@ -402,6 +462,39 @@ class MqttLink:
 
     # ------------------------------------------------------- paho's thread
 
+    def _handle_socket_open(self, client: paho.Client, userdata: object, sock: object) -> None:
+        if not isinstance(sock, socket.socket):  # an SSLSocket is one; a websocket is not
+            return
+        self._sock = sock
+        try:
+            # Each MQTT packet we write goes out at once instead of waiting for the
+            # broker to ACK the previous one (measured: 40 ms on a default mosquitto).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            log.debug("MQTT: cannot set TCP_NODELAY: %s", exc)
+
+    def _handle_socket_close(self, client: paho.Client, userdata: object, sock: object) -> None:
+        self._sock = None
+
+    def _handle_puback(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        # Our kernel would ACK the broker's PUBACK only when its delayed-ACK timer runs
+        # out; with Nagle on at the broker (its default) the next press waits behind
+        # that ACK. TCP_QUICKACK sends the pending ACK now.
+        sock = self._sock
+        if sock is None or _TCP_QUICKACK is None:
+            return
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        except OSError:
+            self._sock = None  # not a TCP socket after all: stop trying
+
     def _handle_connect(
         self,
         client: paho.Client,
@@ -411,9 +504,13 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
-            self._count("connect_failures")
-            log.warning("MQTT: %s refused the connection: %s", self._address, reason_code)
+            # The broker closes the connection next; that disconnect belongs to this
+            # failure and is no lost connection (paho reports it as "Protocol error").
+            with_user = self._settings.username is not None
+            reason = describe_refusal(reason_code.value, str(reason_code), with_user=with_user)
+            self._connect_failed(reason)
             return
+        self._session_up = True
         with self._lock:
             if self._ever_connected:
                 self._counts["reconnects"] += 1
@@ -421,12 +518,12 @@ class MqttLink:
             if not flags.session_present:
                 self._pending.clear()
             topics = self._subscriptions
-        self._failing = False
         log.info(
-            "MQTT: connected to %s (%s, session %s)",
+            "MQTT: connected to %s (%s, session %s)%s",
             self._address,
             reason_code,
             "resumed" if flags.session_present else "new",
+            self._failures.connected(),
         )
         if not topics:
             self._announce(client)
@@ -436,12 +533,17 @@ class MqttLink:
             self._ready_mid = mid
 
     def _handle_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        error = client.connect_error if isinstance(client, _Client) else None
+        if error is None:
+            self._connect_failed("the connection attempt failed (paho gave no reason)")
+            return
+        where = f"{self._address.host}:{self._address.port}"
+        self._connect_failed(describe_connect_error(error, where, client.connect_timeout))
+
+    def _connect_failed(self, reason: str) -> None:
         self._count("connect_failures")
-        if not self._failing:
-            self._failing = True
-            log.warning("MQTT: cannot connect to %s; retrying every 1-30 s", self._address)
-        else:
-            log.debug("MQTT: still cannot connect to %s", self._address)
+        self._refused = True
+        self._failures.failed(reason)
 
     def _handle_disconnect(
         self,
@@ -452,6 +554,8 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         was_ready, self._ready = self._ready, False
+        had_session, self._session_up = self._session_up, False
+        refused, self._refused = self._refused, False
         with self._lock:
             self._ready_mid = None
             # A SUBACK never comes for a request of a lost connection; every connect
@@ -459,6 +563,13 @@ class MqttLink:
             self._sub_requests.clear()
         if self._stopping:
             log.info("MQTT: disconnected from %s (%s)", self._address, reason_code)
+        elif not had_session:
+            if not refused:  # closed before any CONNACK: one more failed attempt
+                self._connect_failed(
+                    "the broker closed the connection before accepting the session"
+                    f" ({reason_code}; is this the broker's MQTT port?)"
+                )
+            self._refused = False
         else:
             log.warning(
                 "MQTT: lost the connection to %s (%s); reconnecting", self._address, reason_code

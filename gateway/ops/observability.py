@@ -322,6 +322,7 @@ class Observability:
             last_events=self._activity.last_events(),
             clock_now=self._clock.now(),
             clock_scale=self._clock.scale,
+            mqtt_problem=None if connected else self._link.problem,
         )
         document = status_document(cfg.gateway.id, outbox, live)
         try:

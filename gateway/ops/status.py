@@ -56,6 +56,7 @@ class Liveness:
     # measure ages against it (:func:`clock_now`).
     clock_now: float | None = None
     clock_scale: float = 1.0
+    mqtt_problem: str | None = None  # why the latest attempt to connect failed
 
 
 FROM_DATABASE = "state database"
@@ -105,7 +106,11 @@ def status_document(
         "running": live.running,
         "started_at": live.started_at,
         "updated_at": live.updated_at,
-        "mqtt": {"url": live.mqtt_url, "connected": live.mqtt_connected},
+        "mqtt": {
+            "url": live.mqtt_url,
+            "connected": live.mqtt_connected,
+            "problem": live.mqtt_problem,
+        },
         "shop": {
             "url": live.shop_url,
             "reachable": live.shop_reachable,
@@ -233,7 +238,8 @@ def render_status(doc: Mapping[str, Any], now: float) -> str:
         f"reorder-gateway {doc.get('gateway')}: running (pid {doc.get('pid')}, "
         f"snapshot {_age(now - float(doc.get('updated_at', now)))} old)",
         f"  broker   {mqtt.get('url')}  "
-        + _yes_no(mqtt.get("connected"), "connected", "NOT connected"),
+        + _yes_no(mqtt.get("connected"), "connected", "NOT connected")
+        + (f": {mqtt['problem']}" if mqtt.get("problem") else ""),
         f"  shop     {shop.get('url')}  "
         + _yes_no(shop.get("reachable"), "reachable", "UNREACHABLE"),
         _queue_line(doc.get("queue", {})),

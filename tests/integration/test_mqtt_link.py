@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
+import re
+import socket
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
@@ -22,8 +24,9 @@ from gateway.inputs.mqtt import (
     TopicFilterError,
     check_topic_filter,
 )
-from tests.support.broker import Broker, mosquitto_binary
-from tests.support.ports import free_port, wait_for_port
+from gateway.ops.status import Liveness, render_status, status_document
+from tests.support.broker import Broker, TestCA
+from tests.support.ports import free_port
 from tests.support.publisher import Collector, Publisher, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +48,7 @@ def make_link() -> Iterator[LinkFactory]:
         on_message: Callable[[InboundMessage], None] | None = None,
         start: bool = True,
         receive_maximum: int = 100,
+        link_options: dict[str, Any] | None = None,
         **settings: object,
     ) -> tuple[MqttLink, Collector[InboundMessage], Collector[bool]]:
         inbox: Collector[InboundMessage] = Collector()
@@ -56,6 +60,7 @@ def make_link() -> Iterator[LinkFactory]:
             on_message=on_message or inbox.append,
             on_connection=states.append,
             receive_maximum=receive_maximum,
+            **(link_options or {}),
         )
         links.append(link)
         if start:
@@ -429,39 +434,15 @@ def test_missing_ca_file_is_a_clear_error(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- TLS
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """mosquitto with a TLS listener and a certificate for 127.0.0.1 from a private CA."""
-    d = tmp_path / "tls"
-    d.mkdir()
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-             "-subj", "/CN=test ca", cwd=d)  # fmt: skip
-    _openssl("req", "-new", *ec, "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1",
-             cwd=d)  # fmt: skip
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf",
-             cwd=d)  # fmt: skip
-    port = free_port()
-    conf = d / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-        f"cafile {d}/ca.pem\ncertfile {d}/srv.pem\nkeyfile {d}/srv.key\n"
-        f"user {getpass.getuser()}\nlog_dest stderr\nlog_type error\n"
-    )
-    with (d / "mosquitto.log").open("wb") as out:
-        proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=out, stderr=out)
+    ca = TestCA(tmp_path / "tls")
+    broker = Broker(tmp_path / "tls-broker", tls=ca.issue("srv", "IP:127.0.0.1")).start()
     try:
-        wait_for_port(port)
-        yield f"mqtts://127.0.0.1:{port}", d / "ca.pem"
+        yield broker.url, ca.cert
     finally:
-        proc.kill()
-        proc.wait()
+        broker.kill()
 
 
 # paho's _ssl_wrap_socket does not close the socket when the handshake fails;
@@ -499,3 +480,165 @@ def test_an_ack_for_a_stale_copy_does_not_acknowledge_a_newer_message() -> None:
     assert link._pending == {5: latest.delivery}, "the stale copy's ack went through"
     link.ack(latest.mid, latest.qos, latest.delivery)
     assert link._pending == {}
+
+
+def test_the_link_turns_nagle_off_on_its_own_connection(
+    broker: Broker, make_link: LinkFactory
+) -> None:
+    """With Nagle on, a publish right after a PUBACK waits for the broker's delayed
+    ACK (40 ms; measured in bench/README.md). White-box: the timing is the bench's."""
+    link, _, states = make_link(broker.url)
+    connected(states)
+    sock = link._sock
+    assert sock is not None
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+# --------------------------------------------------------------------------- failures say why
+
+# paho leaves the socket of a failed TLS handshake to the garbage collector.
+_UNCLOSED_TLS_SOCKET = pytest.mark.filterwarnings(
+    r"ignore:Exception ignored in. <ssl\.SSLSocket:pytest.PytestUnraisableExceptionWarning"
+)
+
+
+def _failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "gateway.inputs.mqtt" and r.levelno >= logging.WARNING
+    ]
+
+
+def _first_problem(link: MqttLink) -> str:
+    wait_until(lambda: link.problem is not None, timeout=15)
+    assert not link.connected
+    return link.problem or ""
+
+
+@_UNCLOSED_TLS_SOCKET
+def test_a_certificate_from_another_ca_is_reported_as_not_trusted(
+    tmp_path: Path, make_link: LinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    theirs, ours = TestCA(tmp_path / "theirs", "their ca"), TestCA(tmp_path / "ours", "our ca")
+    broker = Broker(tmp_path / "b", tls=theirs.issue("srv", "IP:127.0.0.1")).start()
+    try:
+        caplog.set_level(logging.INFO, "gateway.inputs.mqtt")
+        link, _, _ = make_link(broker.url, ca_file=str(ours.cert))
+        problem = _first_problem(link)
+        assert problem.startswith("certificate not trusted:"), problem
+        assert "mqtt.ca_file" in problem
+        assert any(problem in line for line in _failures(caplog))
+    finally:
+        broker.kill()
+
+
+@_UNCLOSED_TLS_SOCKET
+def test_a_certificate_for_another_host_is_reported_as_a_hostname_mismatch(
+    tmp_path: Path, make_link: LinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    ca = TestCA(tmp_path / "ca")
+    broker = Broker(tmp_path / "b", tls=ca.issue("srv", "DNS:broker.example")).start()
+    try:
+        caplog.set_level(logging.INFO, "gateway.inputs.mqtt")
+        link, _, _ = make_link(broker.url, ca_file=str(ca.cert))
+        problem = _first_problem(link)
+        assert problem.startswith("hostname mismatch:"), problem
+        assert "127.0.0.1" in problem
+        assert any(problem in line for line in _failures(caplog))
+    finally:
+        broker.kill()
+
+
+def test_a_port_nobody_listens_on_is_reported_as_refused(
+    make_link: LinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "gateway.inputs.mqtt")
+    link, _, _ = make_link(f"mqtt://127.0.0.1:{free_port()}")
+    problem = _first_problem(link)
+    assert problem.startswith("connection refused:"), problem
+    assert _failures(caplog) == [
+        f"MQTT: cannot connect to {link._address}: {problem}; retrying every 1-30 s"
+    ]
+
+
+@_UNCLOSED_TLS_SOCKET
+def test_a_broker_that_never_answers_is_reported_as_a_timeout(
+    make_link: LinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never speaks TLS
+        port = silent.getsockname()[1]
+        link, _, _ = make_link(f"mqtts://127.0.0.1:{port}", link_options={"connect_timeout": 0.5})
+        problem = _first_problem(link)
+    assert problem.startswith("timeout: no answer from 127.0.0.1:"), problem
+    assert "within 0.5 s" in problem
+
+
+def test_a_wrong_password_is_not_authorised_and_no_protocol_error(
+    tmp_path: Path, make_link: LinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = Broker(tmp_path / "b", users={"gateway": "right"}).start()
+    try:
+        caplog.set_level(logging.DEBUG, "gateway.inputs.mqtt")
+        link, _, _ = make_link(broker.url, username="gateway", password="wrong")
+        problem = _first_problem(link)
+        wait_until(lambda: link.counters.connect_failures >= 2, timeout=10)
+        assert problem.startswith("not authorised:"), problem
+        assert "mqtt.username" in problem and "password" in problem, problem
+        messages = [r.getMessage() for r in caplog.records]
+        assert not [m for m in messages if "Protocol error" in m], messages
+        assert not [m for m in messages if "lost the connection" in m], messages
+        # the right password connects, and the failure is gone
+        good, _, states = make_link(broker.url, username="gateway", password="right")
+        connected(states)
+        assert good.problem is None
+    finally:
+        broker.kill()
+
+
+def test_failed_attempts_are_logged_first_then_summarised_then_the_reconnect(
+    tmp_path: Path, make_link: LinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "gateway.inputs.mqtt")
+    late = Broker(tmp_path / "late")  # a port, nothing listening yet
+    link, _, states = make_link(late.url, link_options={"retry_delay": (1, 1), "report_every": 3.0})
+    # paho waits at least 1 s between attempts: by the 4th, 3 s have passed, so the
+    # first attempt is logged and exactly one later one summarises those since.
+    wait_until(lambda: link.counters.connect_failures >= 4, timeout=15)
+    lines = _failures(caplog)
+    assert len(lines) == 2, lines
+    first, summary = lines
+    assert first.startswith(f"MQTT: cannot connect to {late.url}: connection refused")
+    assert summary.startswith(f"MQTT: still cannot connect to {late.url}: connection refused")
+    counts = re.search(r"\((\d+) attempts in the last \d+ s, (\d+) in \d+ s in all\)$", summary)
+    assert counts, summary
+    since_first, in_all = int(counts[1]), int(counts[2])
+    assert since_first >= 2 and in_all == since_first + 1, summary
+    late.start()
+    try:
+        connected(states)
+        back = [r.getMessage() for r in caplog.records if "MQTT: connected to" in r.getMessage()]
+        assert len(back) == 1 and " after " in back[0] and "failed attempts in" in back[0], back
+        assert link.problem is None
+    finally:
+        late.kill()
+
+
+def test_status_names_why_the_broker_is_not_connected() -> None:
+    live = Liveness(
+        pid=1,
+        running=True,
+        started_at=0.0,
+        updated_at=10.0,
+        mqtt_url="mqtts://broker.lan:8883",
+        mqtt_connected=False,
+        shop_url="http://shop",
+        shop_reachable=True,
+        last_send_seconds=None,
+        metrics_url=None,
+        last_events=(),
+        mqtt_problem="hostname mismatch: IP address mismatch",
+    )
+    doc = status_document("kitchen", None, live)
+    assert doc["mqtt"]["problem"] == "hostname mismatch: IP address mismatch"
+    assert "NOT connected: hostname mismatch: IP address mismatch" in render_status(doc, 10.0)
