@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     drop.add_argument(
         "--force",
         action="store_true",
-        help="drop it even if a request for it was sent without a clear answer",
+        help="drop it even if the shop may have it (a request went unanswered) or it is"
+        " history (delivered, cancelled at the shop)",
     )
 
     status = sub.add_parser(
@@ -159,12 +160,19 @@ def _run(args: argparse.Namespace) -> int:
 def _queue(args: argparse.Namespace) -> int:
     from gateway.ops.queue import queue_drop, queue_list, queue_retry
 
-    state_dir = Path(_offline_config(args.config).gateway.state_dir)
+    config = _offline_config(args.config)
+    state_dir = Path(config.gateway.state_dir)
     if args.queue_command in (None, "list"):
         return queue_list(state_dir, sys.stdout, RealClock().now())
     if args.queue_command == "retry":
         return queue_retry(state_dir, args.key, sys.stdout)
-    return queue_drop(state_dir, args.key, sys.stdout, force=args.force)
+    return queue_drop(
+        state_dir,
+        args.key,
+        sys.stdout,
+        force=args.force,
+        history_retention=config.limits.history_retention,
+    )
 
 
 def _status(args: argparse.Namespace) -> int:
