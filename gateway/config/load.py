@@ -111,7 +111,7 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         report.error_at(problem.line, problem.col, problem.path, problem.text)
 
     literal_secrets = _substitute_all(report, doc.data, (), env)
-    read_secret_files(report, doc.data, env)
+    read_secret_files(report, doc.data, env, file.parent)
     load_tls_files(report, doc.data)
     config = _validate(report, doc.data)
     check_relations(report, doc.data)

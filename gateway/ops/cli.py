@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -130,22 +129,9 @@ def _check(args: argparse.Namespace) -> int:
     return check_command(args.config, sys.stdout, sys.stderr)
 
 
-def _offline_env(config_path: str) -> dict[str, str]:
-    """The environment for commands a person runs beside the service (status, queue).
-
-    Outside systemd there is no $CREDENTIALS_DIRECTORY, so a relative ``token_file``
-    would be looked for in the working directory; install-service keeps the
-    credentials in ``credentials/`` beside the config, so look there instead.
-    """
-    env = dict(os.environ)
-    beside = Path(config_path).resolve().parent / "credentials"
-    if "CREDENTIALS_DIRECTORY" not in env and beside.is_dir():
-        env["CREDENTIALS_DIRECTORY"] = str(beside)
-    return env
-
-
 def _offline_config(config_path: str) -> Config:
-    return load_config(config_path, _offline_env(config_path)).config
+    # Secret files are looked up as for `run` and `check` (config.secrets).
+    return load_config(config_path).config
 
 
 def _run(args: argparse.Namespace) -> int:
