@@ -189,9 +189,14 @@ def _service(args: argparse.Namespace) -> int:
         ("kept (yours)", report.kept),
         ("removed", report.removed),
         ("ran", report.commands),
+        ("skipped", report.skipped),
     ):
         for path in paths:
             print(f"{label:>13}  {path}")
+    if report.problems:
+        for problem in report.problems:
+            print(f"reorder-gateway {args.command}: {problem}", file=sys.stderr)
+        return 1
     if args.command == "install-service":
         print(
             "next: put the shop token in /etc/reorder-gateway/credentials/shop-token, edit "
