@@ -34,6 +34,7 @@ from gateway.clock import Clock
 from gateway.commerce import make_backend
 from gateway.config.models import Config
 from gateway.config.secrets import secret_value
+from gateway.config.summary import inventory
 from gateway.core.rules import ProductRules, Rules, SensorRules
 from gateway.engine.decider import Core, Decided, Item, Reconfigure
 from gateway.engine.sender import Sender
@@ -302,11 +303,9 @@ def start(parts: Parts) -> None:
     parts.sender.start()
     cfg = parts.config
     log.info(
-        "gateway %s started: %d buttons, %d sensors, %d products; state in %s",
+        "gateway %s started: %s; state in %s",
         cfg.gateway.id,
-        len(cfg.buttons),
-        len(cfg.sensors),
-        len(cfg.products),
+        inventory(cfg),
         cfg.gateway.state_dir,
     )
 

@@ -1,6 +1,7 @@
 # Shared set-up for scripts/test, scripts/demo, scripts/bench and scripts/check.
 # Sourced, not run. Creates .venv, installs the project with its dev extras, and
-# makes sure a mosquitto binary exists (installing it with apt-get when we are root).
+# makes sure a mosquitto binary exists (installing it with apt-get when we are root);
+# the demo also asks for the mosquitto-clients tools it suggests.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,6 +40,25 @@ rg_setup_mosquitto() {
     echo "mosquitto is not installed. Install it, then run this again:" >&2
     echo "    sudo apt-get update && sudo apt-get install -y mosquitto" >&2
     exit 1
+}
+
+# mosquitto_pub and mosquitto_sub: the demo ends by suggesting a press with
+# mosquitto_pub, and the README's troubleshooting watches topics with mosquitto_sub.
+# Debian ships them apart from the broker, in mosquitto-clients. Nothing here needs
+# them to run, so a machine without them only gets the command to install them.
+rg_setup_mosquitto_clients() {
+    if command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing mosquitto-clients (apt-get): mosquitto_pub, mosquitto_sub"
+        apt-get update -qq >/dev/null
+        if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null; then
+            return 0
+        fi
+    fi
+    echo "note: mosquitto_pub/mosquitto_sub are not installed; to press buttons yourself:" >&2
+    echo "    sudo apt-get update && sudo apt-get install -y mosquitto-clients" >&2
 }
 
 export PATH="$VENV/bin:$PATH:/usr/sbin"

@@ -45,8 +45,16 @@ def _section(data: dict[str, Any], name: str) -> dict[str, Any] | None:
     return section if isinstance(section, dict) else None
 
 
-def read_secret_files(report: ConfigReport, data: dict[str, Any], env: Mapping[str, str]) -> None:
-    """Read ``*_file`` secrets into the secret itself, so consumers only read ``.token``."""
+def read_secret_files(
+    report: ConfigReport,
+    data: dict[str, Any],
+    env: Mapping[str, str],
+    config_dir: Path | None = None,
+) -> None:
+    """Read ``*_file`` secrets into the secret itself, so consumers only read ``.token``.
+
+    Relative names are looked for as :func:`~gateway.config.secrets.secret_file_candidates`
+    says, ``config_dir`` being the directory of the config file."""
     for section_name, secret, file_key in _SECRET_FILES:
         section = _section(data, section_name)
         if section is None or not isinstance(section.get(file_key), str):
@@ -57,8 +65,8 @@ def read_secret_files(report: ConfigReport, data: dict[str, Any], env: Mapping[s
                 f"both {secret} and {file_key} are set — keep only {file_key}",
             )
             continue
-        location = locate_secret_file(section[file_key], env)
         try:
+            location = locate_secret_file(section[file_key], env, config_dir)
             section[secret] = read_secret_file(location)
         except SecretFileError as exc:
             report.value_error((section_name, file_key), str(exc))

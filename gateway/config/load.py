@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 from gateway.config.files import load_tls_files, read_secret_files
 from gateway.config.models import Config
 from gateway.config.positions import KeyPath, parse_yaml
-from gateway.config.relations import check_relations
+from gateway.config.relations import check_product_fields, check_relations
 from gateway.config.report import ConfigReport, format_path
 from gateway.config.secrets import readable_by_others, secret_value, substitute
 from gateway.config.suggest import suggest
@@ -111,8 +111,9 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         report.error_at(problem.line, problem.col, problem.path, problem.text)
 
     literal_secrets = _substitute_all(report, doc.data, (), env)
-    read_secret_files(report, doc.data, env)
+    read_secret_files(report, doc.data, env, file.parent)
     load_tls_files(report, doc.data)
+    check_product_fields(report, doc.data)
     config = _validate(report, doc.data)
     check_relations(report, doc.data)
     report.raise_if_errors()

@@ -87,11 +87,12 @@ def _pos(node: Node) -> Position:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-# Common syntax mistakes and how an installer fixes them.
+# Common syntax mistakes and how an installer fixes them (the first match wins).
 _SYNTAX_HINTS = (
+    ("found character '\\t' that cannot start any token", "indent with spaces, not tabs"),
     (
-        "cannot start any token",
-        "indent with spaces, not tabs, and quote values that start with @ or `",
+        "that cannot start any token",
+        "quote a value that starts with @ or ` (YAML reserves them): write 'value'",
     ),
     (
         "mapping values are not allowed",
@@ -113,15 +114,79 @@ _SYNTAX_HINTS = (
 MAX_VALUES = 100_000
 
 
-def _syntax_problem(exc: yaml.YAMLError) -> YamlProblem:
+def _syntax_problem(exc: yaml.YAMLError, text: str | None = None) -> YamlProblem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     what = f"{context}, {problem}" if context else str(problem)
+    if text is not None:
+        earlier = _key_without_colon(exc, text)
+        if earlier is not None:
+            return earlier
     hint = next((h for needle, h in _SYNTAX_HINTS if needle in what), None)
     hint = hint or "check the indentation and quoting on this line and the one above"
     return YamlProblem(line, col, None, f"YAML syntax error: {what} — {hint}")
+
+
+def _key_without_colon(exc: yaml.YAMLError, text: str) -> YamlProblem | None:
+    """A key written without its ':' is only noticed on a later line, where the
+    scanner meets the next ':' (or the end of the block); point at the key itself.
+
+    ``  coffee`` over ``    sku: A`` reads as the one scalar "coffee sku", and the
+    ':' after it is "not allowed here"; ``quantity 2`` followed by a less indented
+    key is "could not find expected ':'" on the next line.
+    """
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return None
+    start: yaml.Mark | None = None
+    if problem == "could not find expected ':'":
+        start = getattr(exc, "context_mark", None)
+    elif problem == "mapping values are not allowed here":
+        start = _last_scalar_start(text)
+    if start is None or start.line >= mark.line:
+        return None
+    lines = text.splitlines()
+    written = lines[start.line]
+    before = written[: start.column].strip()
+    if before not in ("", "-"):
+        # The scalar is the value of 'key: ' on an earlier line: the later line is
+        # indented too deep and runs on from that value.
+        later = lines[mark.line]
+        key = before.removeprefix("- ").strip()
+        return YamlProblem(
+            mark.line + 1,
+            len(later) - len(later.lstrip()) + 1,
+            None,
+            f"YAML syntax error: this line is indented deeper than '{key}' on line "
+            f"{start.line + 1}, so it runs on from that value — line it up with '{key}' "
+            "(or put a value containing ': ' in quotes)",
+        )
+    word = written[start.column :].strip()
+    return YamlProblem(
+        start.line + 1,
+        start.column + 1,
+        None,
+        f"YAML syntax error: '{word}' has no ':' after it, so line {mark.line + 1} "
+        f"runs on from it — write 'key: value' (e.g. '{word.split()[0]}:') with a space "
+        "after the colon",
+    )
+
+
+def _last_scalar_start(text: str) -> yaml.Mark | None:
+    """Where the last scalar before the scanner's error started."""
+    last: yaml.Mark | None = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.ScalarToken) and token.plain:
+                last = token.start_mark
+            elif not isinstance(token, yaml.ValueToken | yaml.KeyToken):
+                last = None
+    except yaml.YAMLError:
+        pass  # the error composing met: everything before it has been seen
+    return last
 
 
 def parse_yaml(text: str, *, clock_times_as_text: bool = False) -> YamlDocument:
@@ -135,7 +200,7 @@ def parse_yaml(text: str, *, clock_times_as_text: bool = False) -> YamlDocument:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(_syntax_problem(exc)) from exc
+        raise YamlSyntaxError(_syntax_problem(exc, text)) from exc
     doc = YamlDocument(data=None)
     if root is None:
         return doc

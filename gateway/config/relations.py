@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.config.models import ProductConfig
 from gateway.config.positions import KeyPath
 from gateway.config.report import ConfigReport
 from gateway.config.suggest import suggest
@@ -33,6 +34,35 @@ def _entries(data: dict[str, Any], section: str) -> list[tuple[int, dict[str, An
     if not isinstance(items, list):
         return []
     return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]
+
+
+def check_product_fields(report: ConfigReport, data: dict[str, Any]) -> None:
+    """A product's fields indented one level too little become products of their own
+    (``sku``, ``quantity``): say so at each, once, instead of "expected a mapping".
+
+    Runs before validation: the keys it reports (and the product above them, left
+    empty by the same slip) are not reported again as invalid products.
+    """
+    products = data.get("products")
+    if not isinstance(products, dict):
+        return
+    fields = set(ProductConfig.model_fields)
+    owner: str | None = None
+    emptied: str | None = None
+    for name, value in products.items():
+        if name in fields and not isinstance(value, dict):
+            where = f"indent under '{owner}'?" if owner else "indent under a product name?"
+            report.key_error(
+                ("products", name),
+                f"looks like a field of a product, not a product — {where} (a product's "
+                "fields go one level deeper than its name)",
+            )
+            report.reported.add(("products", name))
+            if emptied is not None:
+                report.reported.add(("products", emptied))
+            continue
+        owner = str(name)
+        emptied = owner if value is None else None
 
 
 def check_relations(report: ConfigReport, data: dict[str, Any]) -> None:

@@ -4,7 +4,8 @@ Secrets reach the gateway three ways, from most to least preferred:
 
 * a secret file (``commerce.token_file``, ``mqtt.password_file``); a relative
   name is looked up in ``$CREDENTIALS_DIRECTORY`` when systemd's
-  ``LoadCredential=`` sets it;
+  ``LoadCredential=`` sets it, otherwise in the working directory and then in
+  ``credentials/`` beside the config (:func:`secret_file_candidates`);
 * the environment, written as ``${SHOP_TOKEN}`` or ``${SHOP_TOKEN:-default}``
   in any scalar value;
 * literally in the config file, which then must not be readable by group/others.
@@ -37,6 +38,7 @@ __all__ = [
     "locate_secret_file",
     "read_secret_file",
     "readable_by_others",
+    "secret_file_candidates",
     "secret_value",
     "substitute",
 ]
@@ -105,21 +107,58 @@ def substitute(text: str, env: Mapping[str, str]) -> Substituted:
     return Substituted("".join(parts), literal)
 
 
-def locate_secret_file(name: str, env: Mapping[str, str]) -> Path:
-    """Where a secret file named in the config is.
+def secret_file_candidates(
+    name: str, env: Mapping[str, str], config_dir: Path | None = None
+) -> list[Path]:
+    """Every place a secret file named in the config is looked for, in order.
 
-    Absolute names are used as written. Relative names are looked up in
-    ``$CREDENTIALS_DIRECTORY`` when it is set (systemd ``LoadCredential=``),
-    otherwise relative to the working directory.
+    The one lookup rule for every command (``run``, ``check``, ``status``, ``queue``):
+
+    * an absolute name (``~`` expanded) is used as written;
+    * a relative name is looked up in ``$CREDENTIALS_DIRECTORY`` alone when it is
+      set (systemd ``LoadCredential=``);
+    * otherwise in the working directory, then in ``credentials/`` beside the
+      config file (where ``install-service`` keeps the token).
+
+    >>> [str(p) for p in secret_file_candidates("/etc/t", {})]
+    ['/etc/t']
+    >>> [str(p) for p in secret_file_candidates("t", {"CREDENTIALS_DIRECTORY": "/run/c"})]
+    ['/run/c/t']
+    """
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        return [path]
+    credentials = env.get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        return [Path(credentials) / path]
+    places = [Path.cwd() / path]
+    if config_dir is not None:
+        # abspath: '..' folded away, so a message names the place plainly.
+        beside = Path(os.path.abspath(config_dir)) / "credentials" / path
+        if beside not in places:
+            places.append(beside)
+    return places
+
+
+def locate_secret_file(name: str, env: Mapping[str, str], config_dir: Path | None = None) -> Path:
+    """Where a secret file named in the config is (see :func:`secret_file_candidates`).
+
+    Raises :class:`SecretFileError` naming every path tried when none exists.
 
     >>> str(locate_secret_file("shop-token", {"CREDENTIALS_DIRECTORY": "/run/credentials/rg"}))
     '/run/credentials/rg/shop-token'
     """
-    path = Path(name).expanduser()
-    credentials = env.get("CREDENTIALS_DIRECTORY")
-    if not path.is_absolute() and credentials:
-        return Path(credentials) / path
-    return path
+    places = secret_file_candidates(name, env, config_dir)
+    if len(places) == 1:
+        # read_secret_file names the one path if it is missing.
+        return places[0]
+    for place in places:
+        if place.exists():
+            return place
+    raise SecretFileError(
+        f"'{name}' was not found: tried {' and '.join(map(str, places))} — create it in one "
+        "of them, or give its absolute path"
+    )
 
 
 def read_secret_file(path: Path) -> str:

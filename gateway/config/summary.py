@@ -26,6 +26,26 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def plural(count: int, word: str) -> str:
+    """``count`` and ``word``, with an 's' unless there is exactly one.
+
+    >>> plural(1, "sensor"), plural(0, "sensor"), plural(2, "button")
+    ('1 sensor', '0 sensors', '2 buttons')
+    """
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def inventory(config: Config) -> str:
+    """What the gateway runs, counted: ``2 buttons, 1 sensor, 1 product``."""
+    return ", ".join(
+        (
+            plural(len(config.buttons), "button"),
+            plural(len(config.sensors), "sensor"),
+            plural(len(config.products), "product"),
+        )
+    )
+
+
 def _host_port(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "?"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     drop.add_argument(
         "--force",
         action="store_true",
-        help="drop it even if a request for it was sent without a clear answer",
+        help="drop it even if the shop may have it (a request went unanswered) or it is"
+        " history (delivered, cancelled at the shop)",
     )
 
     status = sub.add_parser(
@@ -129,22 +129,9 @@ def _check(args: argparse.Namespace) -> int:
     return check_command(args.config, sys.stdout, sys.stderr)
 
 
-def _offline_env(config_path: str) -> dict[str, str]:
-    """The environment for commands a person runs beside the service (status, queue).
-
-    Outside systemd there is no $CREDENTIALS_DIRECTORY, so a relative ``token_file``
-    would be looked for in the working directory; install-service keeps the
-    credentials in ``credentials/`` beside the config, so look there instead.
-    """
-    env = dict(os.environ)
-    beside = Path(config_path).resolve().parent / "credentials"
-    if "CREDENTIALS_DIRECTORY" not in env and beside.is_dir():
-        env["CREDENTIALS_DIRECTORY"] = str(beside)
-    return env
-
-
 def _offline_config(config_path: str) -> Config:
-    return load_config(config_path, _offline_env(config_path)).config
+    # Secret files are looked up as for `run` and `check` (config.secrets).
+    return load_config(config_path).config
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -160,12 +147,19 @@ def _queue(args: argparse.Namespace) -> int:
     from gateway.ops.queue import queue_drop, queue_list, queue_retry
     from gateway.ops.status import clock_now
 
-    state_dir = Path(_offline_config(args.config).gateway.state_dir)
+    config = _offline_config(args.config)
+    state_dir = Path(config.gateway.state_dir)
     if args.queue_command in (None, "list"):
         return queue_list(state_dir, sys.stdout, clock_now(state_dir, RealClock().now()))
     if args.queue_command == "retry":
         return queue_retry(state_dir, args.key, sys.stdout)
-    return queue_drop(state_dir, args.key, sys.stdout, force=args.force)
+    return queue_drop(
+        state_dir,
+        args.key,
+        sys.stdout,
+        force=args.force,
+        history_retention=config.limits.history_retention,
+    )
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -196,9 +190,14 @@ def _service(args: argparse.Namespace) -> int:
         ("kept (yours)", report.kept),
         ("removed", report.removed),
         ("ran", report.commands),
+        ("skipped", report.skipped),
     ):
         for path in paths:
             print(f"{label:>13}  {path}")
+    if report.problems:
+        for problem in report.problems:
+            print(f"reorder-gateway {args.command}: {problem}", file=sys.stderr)
+        return 1
     if args.command == "install-service":
         print(
             "next: put the shop token in /etc/reorder-gateway/credentials/shop-token, edit "

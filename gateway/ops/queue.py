@@ -18,12 +18,18 @@ from pathlib import Path
 from typing import TextIO
 
 from gateway.clock import Clock, RealClock
+from gateway.config.summary import format_duration, plural
 from gateway.core.events import OrderState
 from gateway.outbox.store import OrderRow, OutboxError, Store
 
 KEY_WIDTH = 16
 _RETRYABLE = (OrderState.REJECTED, OrderState.BLOCKED)
 _AT_SHOP = (OrderState.ACCEPTED, OrderState.SHIPPED)
+# How a person cancels an order the shop has (or may have): the core decides it.
+_CANCEL_HOW = (
+    "cancel it instead: hold the button (a long press), or publish an empty message to "
+    "<topic_prefix>/<gateway id>/<button>/cancel"
+)
 
 
 def _age(seconds: float) -> str:
@@ -132,8 +138,58 @@ def queue_retry(
     return 0
 
 
-def queue_drop(state_dir: str | Path, key_prefix: str, out: TextIO, *, force: bool = False) -> int:
-    """Remove an order that is not on the wire and not at the shop."""
+def _reached_the_shop(row: OrderRow, history_retention: float | None) -> str | None:
+    """Why ``row`` is not an order that never reached the shop, or None when it is.
+
+    Such an order is dropped on request; any other one needs what the reason says.
+    """
+    key = row.key[:KEY_WIDTH]
+    if row.state in _AT_SHOP:
+        return (
+            f"order {key} is {row.state} at the shop as {row.shop_order_id}; dropping it "
+            f"here would not stop it — {_CANCEL_HOW}"
+        )
+    if row.state is OrderState.SENDING:
+        return f"order {key} is being sent right now; try again in a moment"
+    kept = (
+        f"limits.history_retention ({format_duration(history_retention)})"
+        if history_retention is not None
+        else "limits.history_retention"
+    )
+    if row.state is OrderState.DELIVERED or (
+        row.state is OrderState.CANCELLED and row.shop_order_id is not None
+    ):
+        at = f" as {row.shop_order_id}" if row.shop_order_id else ""
+        return (
+            f"order {key} ({row.product}) was {row.state} at the shop{at}: it is history, "
+            f"not something waiting to be sent — the gateway forgets it by itself after {kept}; "
+            "drop it anyway with --force"
+        )
+    if row.state is OrderState.REJECTED:
+        # Refused for good, the shop has nothing; but an order that expired after
+        # unanswered requests (its first claim counted one) may be there.
+        unanswered = (row.last_error or "").startswith("expired") and row.attempts > 1
+    else:
+        unanswered = row.state is not OrderState.CANCELLED and row.attempts > 0
+    if unanswered:
+        return (
+            f"order {key} was sent {plural(row.attempts, 'time')} without a clear answer "
+            f"(last: {row.last_error or 'none'}); the shop may have it, and dropping it here "
+            f"would leave that order untracked — {_CANCEL_HOW}; or drop it anyway with --force"
+        )
+    return None
+
+
+def queue_drop(
+    state_dir: str | Path,
+    key_prefix: str,
+    out: TextIO,
+    *,
+    force: bool = False,
+    history_retention: float | None = None,
+) -> int:
+    """Remove an order that never reached the shop (any other only with ``force``,
+    and never one that is on the wire or at the shop)."""
     store = _open(state_dir, out)
     if store is None:
         return 1
@@ -141,28 +197,10 @@ def queue_drop(state_dir: str | Path, key_prefix: str, out: TextIO, *, force: bo
         row = _one(store, key_prefix, out)
         if row is None:
             return 1
-        if row.state in _AT_SHOP:
-            print(
-                f"order {row.key[:KEY_WIDTH]} is {row.state} at the shop as "
-                f"{row.shop_order_id}; dropping it here would not stop it — cancel it instead "
-                "(hold the button, or send a cancel command)",
-                file=out,
-            )
-            return 1
-        if row.state is OrderState.SENDING:
-            print(
-                f"order {row.key[:KEY_WIDTH]} is being sent right now; try again in a moment",
-                file=out,
-            )
-            return 1
-        if row.attempts > 0 and not row.state.is_final and not force:
-            print(
-                f"order {row.key[:KEY_WIDTH]} was sent {row.attempts} time(s) without a clear "
-                f"answer (last: {row.last_error or 'none'}); the shop may have it, and dropping "
-                "it here would leave that order untracked — cancel it instead (hold the "
-                "button, or send a cancel command), or drop it anyway with --force",
-                file=out,
-            )
+        reason = _reached_the_shop(row, history_retention)
+        on_the_wire_or_at_the_shop = row.state in (OrderState.SENDING, *_AT_SHOP)
+        if reason is not None and (on_the_wire_or_at_the_shop or not force):
+            print(reason, file=out)
             return 1
         if not store.delete(row.key, even_if_sent=force):
             print(f"order {row.key[:KEY_WIDTH]} changed meanwhile; look again", file=out)

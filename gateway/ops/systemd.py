@@ -12,7 +12,10 @@ False
 
 :func:`install_service` writes the unit, a sysusers.d entry for the dedicated
 user, and a config skeleton under ``--root`` (``/`` on a Pi, a temp dir in tests);
-running it twice changes nothing, and it never overwrites an edited config.
+running it twice changes nothing, and it never overwrites an edited config. On
+``/`` it first checks that systemd runs this host, so that it never leaves files
+behind for a service that cannot start; :func:`uninstall_service` removes its
+files even where ``systemctl`` cannot be run.
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ CONFIG_DIR = Path("etc/reorder-gateway")
 CONFIG_PATH = CONFIG_DIR / "gateway.yaml"
 CREDENTIALS_DIR = CONFIG_DIR / "credentials"
 _EXEC_PLACEHOLDER = "@REORDER_GATEWAY@"
+_DOCS_PLACEHOLDER = "@DOCUMENTATION@"
+# The page the unit's Documentation= names, installed with the package.
+SERVICE_DOCS = Path(__file__).resolve().parent.parent / "data" / "service.md"
+# sd_booted(): this directory exists exactly when systemd is PID 1.
+SYSTEMD_RUNTIME_DIR = Path("/run/systemd/system")
+# What the unit's ProtectHome=yes makes invisible to the service.
+HIDDEN_FROM_SERVICE = (Path("/home"), Path("/root"), Path("/run/user"))
 
 
 class Notifier:
@@ -108,6 +118,8 @@ class InstallReport:
     kept: list[str] = field(default_factory=list)  # an existing config is never overwritten
     removed: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # commands not run, with why
+    problems: list[str] = field(default_factory=list)  # commands that failed (uninstall)
 
 
 def _data(name: str) -> str:
@@ -128,18 +140,84 @@ def default_executable() -> Path:
     return Path(found)
 
 
-def render_unit(executable: Path) -> str:
-    """The unit file with ``ExecStart`` pointing at ``executable``.
+def _hidden_part(path: Path) -> Path | None:
+    """The directory hidden by ``ProtectHome=yes`` that ``path`` lies in, if any."""
+    return next((d for d in HIDDEN_FROM_SERVICE if path.is_relative_to(d)), None)
 
-    >>> unit = render_unit(Path("/opt/rg/bin/reorder-gateway"))
-    >>> "ExecStart=/opt/rg/bin/reorder-gateway run" in unit
-    True
+
+def _interpreter(executable: Path) -> Path | None:
+    """The interpreter a script's ``#!`` line names (a venv's bin/python), if any."""
+    try:
+        with executable.open("rb") as script:
+            first = script.readline(4096)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    return Path(words[0]) if words else None
+
+
+def check_executable(executable: Path) -> None:
+    """Refuse an ``ExecStart`` the service could not start.
+
+    >>> check_executable(Path("/home/pi/.local/bin/reorder-gateway"))
+    Traceback (most recent call last):
+    ...
+    gateway.errors.InstallError: /home/pi/.local/bin/reorder-gateway is under /home, ...
     """
     if not executable.is_absolute():
         raise InstallError(f"{executable}: systemd needs an absolute path for ExecStart")
     if any(c.isspace() for c in str(executable)):
         raise InstallError(f"{executable}: a path with spaces would need quoting in ExecStart")
-    return _data("reorder-gateway.service").replace(_EXEC_PLACEHOLDER, str(executable))
+    candidates = [("", executable)]
+    if executable.exists():
+        candidates.append((" (it links to {})", executable.resolve()))
+    interpreter = _interpreter(executable)
+    if interpreter is not None:
+        candidates.append((" (its #! line runs {})", interpreter))
+    for how, path in candidates:
+        hidden = _hidden_part(path)
+        if hidden is not None:
+            raise InstallError(
+                f"{executable}{how.format(path)} is under {hidden}, which the service cannot "
+                "see (the unit sets ProtectHome=yes) — install the gateway outside it: "
+                "sudo python3 -m venv /opt/reorder-gateway, sudo /opt/reorder-gateway/bin/pip "
+                "install ., then pass --exec /opt/reorder-gateway/bin/reorder-gateway "
+                "(docs/operations.md)"
+            )
+
+
+def render_unit(executable: Path, documentation: Path = SERVICE_DOCS) -> str:
+    """The unit file with ``ExecStart`` pointing at ``executable``, and ``Documentation=``
+    at the page installed with the package.
+
+    >>> unit = render_unit(Path("/opt/rg/bin/reorder-gateway"), Path("/opt/rg/service.md"))
+    >>> "ExecStart=/opt/rg/bin/reorder-gateway run" in unit
+    True
+    >>> "Documentation=file:///opt/rg/service.md" in unit.splitlines()
+    True
+    """
+    check_executable(executable)
+    return (
+        _data("reorder-gateway.service")
+        .replace(_EXEC_PLACEHOLDER, str(executable))
+        .replace(_DOCS_PLACEHOLDER, documentation.as_uri())
+    )
+
+
+def systemd_missing(runtime_dir: Path = SYSTEMD_RUNTIME_DIR) -> str | None:
+    """Why the systemd commands cannot run on this host, or None when they can."""
+    if not runtime_dir.is_dir():
+        try:
+            init = Path("/proc/1/comm").read_text(encoding="utf-8").strip()
+        except OSError:
+            init = "unknown"
+        return f"systemd is not running this host ({runtime_dir} is missing; PID 1 is {init!r})"
+    for command in ("systemd-sysusers", "systemctl"):
+        if shutil.which(command) is None:
+            return f"{command} is not installed"
+    return None
 
 
 def _write(root: Path, rel: Path, text: str, mode: int, report: InstallReport) -> None:
@@ -167,16 +245,30 @@ def _run(argv: list[str], report: InstallReport) -> None:
 
 
 def install_service(
-    root: Path, executable: Path | None = None, *, system_commands: bool | None = None
+    root: Path,
+    executable: Path | None = None,
+    *,
+    system_commands: bool | None = None,
+    systemd_runtime: Path = SYSTEMD_RUNTIME_DIR,
 ) -> InstallReport:
     """Install unit, sysusers entry, config skeleton and credential directory.
 
     ``system_commands`` (default: only when ``root`` is ``/``) also creates the
-    user with ``systemd-sysusers`` and runs ``systemctl daemon-reload``.
+    user with ``systemd-sysusers`` and runs ``systemctl daemon-reload``; then a host
+    that systemd does not run is refused before anything is written, and a command
+    that fails anyway names every file written before it.
     """
     root = root.resolve()
     report = InstallReport()
     unit = render_unit(executable or default_executable())
+    run_commands = system_commands if system_commands is not None else root == Path("/")
+    if run_commands:
+        missing = systemd_missing(systemd_runtime)
+        if missing is not None:
+            raise InstallError(
+                f"{missing} — nothing was written; on a systemd host run this again, or pass "
+                "--root DIR to write the files below DIR only (an image, a container)"
+            )
     _write(root, UNIT_PATH, unit, 0o644, report)
     _write(root, SYSUSERS_PATH, _data("sysusers.conf"), 0o644, report)
     config_dir = root / CONFIG_DIR
@@ -190,19 +282,50 @@ def install_service(
     else:
         # World-readable like any /etc config: it holds no secret (the token is a credential).
         _write(root, CONFIG_PATH, _data("gateway.yaml"), 0o644, report)
-    if system_commands if system_commands is not None else root == Path("/"):
-        _run(["systemd-sysusers", str(root / SYSUSERS_PATH)], report)
-        _run(["systemctl", "daemon-reload"], report)
+    if run_commands:
+        try:
+            _run(["systemd-sysusers", str(root / SYSUSERS_PATH)], report)
+            _run(["systemctl", "daemon-reload"], report)
+        except InstallError as exc:
+            written = ", ".join(report.written) or "nothing"
+            raise InstallError(
+                f"{exc}; written before it: {written} — fix the cause and run install-service "
+                "again, or remove them with uninstall-service"
+            ) from exc
     return report
 
 
-def uninstall_service(root: Path, *, system_commands: bool | None = None) -> InstallReport:
-    """Stop and remove the unit and sysusers entry; config, token and state stay."""
+def uninstall_service(
+    root: Path,
+    *,
+    system_commands: bool | None = None,
+    systemd_runtime: Path = SYSTEMD_RUNTIME_DIR,
+) -> InstallReport:
+    """Stop and remove the unit and sysusers entry; config, token and state stay.
+
+    The files go whatever ``systemctl`` does: where systemd does not run the host
+    its commands are skipped (nothing runs under it), and a command that fails is
+    recorded in ``problems`` after the files are removed.
+    """
     root = root.resolve()
     report = InstallReport()
-    run_commands = system_commands if system_commands is not None else root == Path("/")
-    if run_commands and (root / UNIT_PATH).exists():
-        _run(["systemctl", "disable", "--now", f"{SERVICE}.service"], report)
+    wanted = system_commands if system_commands is not None else root == Path("/")
+    missing = systemd_missing(systemd_runtime) if wanted else None
+    run_commands = wanted and missing is None
+
+    def systemctl(*argv: str) -> None:
+        command = ["systemctl", *argv]
+        if not run_commands:
+            if wanted:
+                report.skipped.append(f"{' '.join(command)} ({missing})")
+            return
+        try:
+            _run(command, report)
+        except InstallError as exc:
+            report.problems.append(str(exc))
+
+    if (root / UNIT_PATH).exists():
+        systemctl("disable", "--now", f"{SERVICE}.service")
     for rel in (UNIT_PATH, SYSUSERS_PATH):
         path = root / rel
         if path.exists():
@@ -211,6 +334,5 @@ def uninstall_service(root: Path, *, system_commands: bool | None = None) -> Ins
     for rel in (CONFIG_PATH, CREDENTIALS_DIR):
         if (root / rel).exists():
             report.kept.append(f"/{rel}")
-    if run_commands:
-        _run(["systemctl", "daemon-reload"], report)
+    systemctl("daemon-reload")
     return report

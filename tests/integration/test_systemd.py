@@ -12,11 +12,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from firmware_sim.shop.server import ShopServer
-from gateway.ops.systemd import Notifier
+from gateway.errors import InstallError
+from gateway.ops.systemd import SERVICE_DOCS, Notifier, install_service, uninstall_service
 from tests.support.broker import Broker
 from tests.support.gateway import REPO, GatewayProcess
 from tests.support.publisher import Collector
@@ -96,6 +98,110 @@ def test_installed_config_skeleton_passes_check(tmp_path: Path) -> None:
     status = cli("status", "--config", str(root / "etc/reorder-gateway/gateway.yaml"))
     assert status.returncode in (1, 3), status.stdout + status.stderr  # not 2: config fine
     assert "NOT running" in status.stdout
+
+
+def test_documentation_names_the_page_installed_with_the_package(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    assert cli("install-service", "--root", str(root), "--exec", str(EXECUTABLE)).returncode == 0
+    (line,) = [x for x in (root / UNIT).read_text().splitlines() if x.startswith("Documentation=")]
+    page = Path(urlsplit(line.removeprefix("Documentation=")).path)
+    assert line.startswith("Documentation=file:///") and page.is_file(), line
+    assert page == SERVICE_DOCS and "ProtectHome=yes" in page.read_text()
+
+
+@pytest.mark.parametrize(
+    "executable",
+    [
+        "/home/pi/.local/bin/reorder-gateway",
+        "/root/venv/bin/reorder-gateway",
+        "/run/user/1000/reorder-gateway",
+    ],
+)
+def test_an_executable_the_service_cannot_see_is_refused(tmp_path: Path, executable: str) -> None:
+    root = tmp_path / "root"
+    done = cli("install-service", "--root", str(root), "--exec", executable)
+    assert done.returncode == 1
+    assert "the unit sets ProtectHome=yes" in done.stderr, done.stderr
+    assert "--exec /opt/reorder-gateway/bin/reorder-gateway" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not root.exists()
+
+
+def test_a_script_whose_python_lives_under_home_is_refused(tmp_path: Path) -> None:
+    script = tmp_path / "reorder-gateway"
+    script.write_text("#!/home/pi/venv/bin/python\nimport gateway\n")
+    with pytest.raises(InstallError, match=r"its #! line runs /home/pi/venv/bin/python\) is under"):
+        install_service(tmp_path / "root", script)
+
+
+def test_install_on_a_host_systemd_does_not_run_writes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with pytest.raises(InstallError) as raised:
+        install_service(
+            root, EXECUTABLE, system_commands=True, systemd_runtime=tmp_path / "no-systemd"
+        )
+    assert "systemd is not running this host" in str(raised.value)
+    assert "nothing was written" in str(raised.value) and "--root DIR" in str(raised.value)
+    assert not root.exists()
+
+
+@pytest.fixture
+def failing_systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A host where systemd seems to run, but its commands fail (as in a broken image)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("systemd-sysusers", "systemctl"):
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\necho '{name}: Failed to connect to bus' >&2\nexit 1\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    runtime = tmp_path / "run-systemd-system"
+    runtime.mkdir()
+    return runtime
+
+
+def test_a_command_that_fails_after_writing_names_every_file_written(
+    tmp_path: Path, failing_systemd: Path
+) -> None:
+    root = tmp_path / "root"
+    with pytest.raises(InstallError) as raised:
+        install_service(root, EXECUTABLE, system_commands=True, systemd_runtime=failing_systemd)
+    said = str(raised.value)
+    assert "systemd-sysusers" in said and "Failed to connect to bus" in said
+    for written in (
+        UNIT,
+        "etc/sysusers.d/reorder-gateway.conf",
+        "etc/reorder-gateway/gateway.yaml",
+    ):
+        assert (root / written).exists()
+        assert f"/{written}" in said, said
+    assert "uninstall-service" in said
+
+
+def test_uninstall_removes_the_files_where_systemctl_fails(
+    tmp_path: Path, failing_systemd: Path
+) -> None:
+    root = tmp_path / "root"
+    install_service(root, EXECUTABLE)
+    report = uninstall_service(root, system_commands=True, systemd_runtime=failing_systemd)
+    assert not (root / UNIT).exists()
+    assert not (root / "etc/sysusers.d/reorder-gateway.conf").exists()
+    assert (root / "etc/reorder-gateway/gateway.yaml").exists()  # the config stays
+    assert len(report.problems) == 2 and "systemctl disable --now" in report.problems[0]
+    assert "Failed to connect to bus" in report.problems[0]
+
+
+def test_uninstall_where_systemd_does_not_run_skips_systemctl(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    install_service(root, EXECUTABLE)
+    report = uninstall_service(root, system_commands=True, systemd_runtime=tmp_path / "no-systemd")
+    assert not (root / UNIT).exists()
+    assert report.problems == [] and report.commands == []
+    assert [line.split(" (")[0] for line in report.skipped] == [
+        "systemctl disable --now reorder-gateway.service",
+        "systemctl daemon-reload",
+    ]
+    assert "systemd is not running this host" in report.skipped[0]
 
 
 @pytest.mark.skipif(

@@ -298,8 +298,59 @@ CASES: list[tuple[str, str, list[str]]] = [
         BASE + "\tquantity: 2\n",
         [
             "9:1: YAML syntax error: while scanning for the next token, found character '\\t'"
-            " that cannot start any token — indent with spaces, not tabs, and quote values"
-            " that start with @ or `",
+            " that cannot start any token — indent with spaces, not tabs",
+        ],
+    ),
+    (
+        "a value starting with @",
+        BASE.replace("id: home", "id: @home"),
+        [
+            "2:7: YAML syntax error: while scanning for the next token, found character '@'"
+            " that cannot start any token — quote a value that starts with @ or ` (YAML"
+            " reserves them): write 'value'",
+        ],
+    ),
+    (
+        "a key without its colon is pointed at, not the line after it",
+        BASE.replace("  coffee:\n", "  coffee\n"),
+        [
+            "7:3: YAML syntax error: 'coffee' has no ':' after it, so line 8 runs on from it"
+            " — write 'key: value' (e.g. 'coffee:') with a space after the colon",
+        ],
+    ),
+    (
+        "a field without its colon before the next field",
+        BASE + "    quantity 2\n    cooldown: 1h\n",
+        [
+            "9:5: YAML syntax error: 'quantity 2' has no ':' after it, so line 10 runs on from"
+            " it — write 'key: value' (e.g. 'quantity:') with a space after the colon",
+        ],
+    ),
+    (
+        "a key indented deeper than the one above",
+        BASE + "      quantity: 2\n",
+        [
+            "9:7: YAML syntax error: this line is indented deeper than 'sku:' on line 8, so it"
+            " runs on from that value — line it up with 'sku:' (or put a value containing"
+            " ': ' in quotes)",
+        ],
+    ),
+    (
+        "a product's fields indented one level too little",
+        BASE.replace("    sku: LAVAZZA-1KG\n", "  sku: LAVAZZA-1KG\n  quantity: 2\n"),
+        [
+            "8:3: products.sku: looks like a field of a product, not a product — indent under"
+            " 'coffee'? (a product's fields go one level deeper than its name)",
+            "9:3: products.quantity: looks like a field of a product, not a product — indent"
+            " under 'coffee'? (a product's fields go one level deeper than its name)",
+        ],
+    ),
+    (
+        "one product field indented too little after a complete product",
+        BASE + "  cooldown: 1h\n",
+        [
+            "9:3: products.cooldown: looks like a field of a product, not a product — indent"
+            " under 'coffee'? (a product's fields go one level deeper than its name)",
         ],
     ),
     (

@@ -18,6 +18,7 @@ from gateway.config.load import (
 )
 from gateway.config.models import Config, check_shop_url, is_loopback_host
 from gateway.config.positions import YamlSyntaxError, parse_yaml
+from gateway.config.summary import inventory
 
 GOOD = """\
 gateway:
@@ -257,3 +258,11 @@ def test_formatting_helpers() -> None:
         "7d",
         "1.5s",
     ]
+
+
+def test_counts_are_spoken_with_the_right_plural(tmp_path: Path) -> None:
+    config = _load(tmp_path).config
+    assert (len(config.buttons), len(config.sensors), len(config.products)) == (2, 1, 2)
+    assert inventory(config) == "2 buttons, 1 sensor, 2 products"
+    one = config.model_copy(update={"buttons": config.buttons[:1], "sensors": []})
+    assert inventory(one) == "1 button, 0 sensors, 2 products"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from pydantic import SecretStr
 from gateway.config.load import ConfigError, check_command, load_config, secret_value, summarize
 from gateway.config.secrets import SubstitutionError, substitute
 
+ROOT = Path(__file__).resolve().parents[2]
 ENV_TOKEN = "env-tok-9f2c41d7e6"
 FILE_TOKEN = "file-tok-77ab03c5d1"
 FILE_PASSWORD = "file-pw-0e4d9a2b18"
@@ -119,6 +123,77 @@ def test_a_missing_credential_names_where_it_was_looked_for(tmp_path: Path) -> N
         f"{path}:5:15: commerce.token_file: /run/credentials/rg/shop-token does not exist"
         " — create it or fix the path"
     ]
+
+
+def test_outside_systemd_credentials_beside_the_config_are_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "cfg"
+    (cfg / "credentials").mkdir(parents=True, mode=0o700)
+    _write(cfg / "credentials" / "shop-token", FILE_TOKEN + "\n")
+    path = _write(cfg / "gateway.yaml", _config("token_file: shop-token"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    loaded = load_config(Path("..") / "cfg" / "gateway.yaml", env={})
+    assert secret_value(loaded.config.commerce.token) == FILE_TOKEN
+    assert Path(loaded.config.commerce.token_file or "").samefile(cfg / "credentials/shop-token")
+    code, said = _check(path, env={})
+    assert code == 0, said
+
+
+def test_a_missing_secret_file_names_every_path_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cfg").mkdir()
+    path = _write(tmp_path / "cfg" / "gateway.yaml", _config("token_file: shop-token"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        load_config("cfg/gateway.yaml", env={})
+    assert raised.value.messages == [
+        f"cfg/gateway.yaml:5:15: commerce.token_file: 'shop-token' was not found: tried "
+        f"{tmp_path / 'shop-token'} and {path.parent / 'credentials' / 'shop-token'}"
+        " — create it in one of them, or give its absolute path"
+    ]
+
+
+def test_every_command_looks_for_secret_files_the_same_way(tmp_path: Path) -> None:
+    """run, check, status and queue: the token in credentials/ beside the config is
+    found from another directory, and a missing one is reported with its paths."""
+    cfg = tmp_path / "cfg"
+    (cfg / "credentials").mkdir(parents=True, mode=0o700)
+    state = tmp_path / "state"
+    extra = f"  state_dir: {state}\n"
+    text = _config("token_file: shop-token").replace("  id: home\n", "  id: home\n" + extra)
+    _write(cfg / "gateway.yaml", text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+    env["PYTHONPATH"] = str(ROOT)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", *args, "-c", "../cfg/gateway.yaml"],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    beside = cfg.resolve() / "credentials" / "shop-token"
+    for command in (["check"], ["status"], ["queue"], ["run"]):
+        done = cli(*command)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert f"tried {elsewhere.resolve() / 'shop-token'} and {beside}" in done.stderr, (
+            command,
+            done.stderr,
+        )
+    _write(beside, FILE_TOKEN + "\n")
+    assert cli("check").returncode == 0
+    assert "no outbox" in cli("queue").stdout  # the config loaded: the outbox is looked at
+    assert "NOT running" in cli("status").stdout
 
 
 @pytest.mark.parametrize(

@@ -498,6 +498,77 @@ def test_queue_drop_refuses_an_order_that_may_be_at_the_shop(tmp_path: Path) -> 
     s.close()
 
 
+def test_queue_drop_refuses_a_delivered_order_and_says_it_is_history(tmp_path: Path) -> None:
+    s = Store.open(tmp_path)
+    s.commit([intent(1), intent(2)])
+    s.claim_next(T0)
+    s.mark_accepted("rg1_0001", "ord_1", T0)
+    assert s.mark_status("rg1_0001", OrderState.DELIVERED, T0 + 60)
+    s.claim_next(T0)
+    s.mark_accepted("rg1_0002", "ord_2", T0)
+    assert s.mark_status("rg1_0002", OrderState.CANCELLED, T0 + 60)
+    for key, state in (("rg1_0001", "delivered"), ("rg1_0002", "cancelled")):
+        out = io.StringIO()
+        assert queue_drop(tmp_path, key, out, history_retention=90 * 86400.0) == 1
+        said = out.getvalue()
+        assert f"was {state} at the shop" in said and "it is history" in said
+        assert "after limits.history_retention (90d)" in said and "--force" in said
+        assert s.get(key) is not None
+    out = io.StringIO()
+    assert queue_drop(tmp_path, "rg1_0001", out, force=True) == 0
+    assert "dropped order rg1_0001 (soap, was delivered)" in out.getvalue()
+    assert s.get("rg1_0001") is None
+    s.close()
+
+
+def test_queue_drop_takes_orders_that_never_reached_the_shop(tmp_path: Path) -> None:
+    s = Store.open(tmp_path)
+    s.commit([intent(1), intent(2), intent(3, hold_until=T0 + 30)])
+    s.claim_next(T0)
+    s.mark_rejected("rg1_0001", "HTTP 422: unknown sku", T0)
+    result = s.commit([CancelOrder(key="rg1_0003", product="soap", device="laundry")])
+    assert result.local_cancels == ("rg1_0003",)
+    for key, was in (("rg1_0001", "rejected"), ("rg1_0002", "queued"), ("rg1_0003", "cancelled")):
+        out = io.StringIO()
+        assert queue_drop(tmp_path, key, out) == 0, out.getvalue()
+        assert f"dropped order {key} (soap, was {was})" in out.getvalue()
+        assert s.get(key) is None
+    s.close()
+
+
+def test_queue_drop_refuses_an_expired_order_whose_requests_went_unanswered(
+    tmp_path: Path,
+) -> None:
+    s = Store.open(tmp_path)
+    s.commit([intent(1)])
+    s.claim_next(T0)
+    s.mark_retry("rg1_0001", T0 + 5, "read timeout", now=T0)
+    s.claim_next(T0 + 5)
+    s.mark_rejected(
+        "rg1_0001",
+        "expired; 1 earlier request(s) went unanswered, so the shop may have it",
+        T0 + 5,
+    )
+    out = io.StringIO()
+    assert queue_drop(tmp_path, "rg1_0001", out) == 1
+    assert "the shop may have it" in out.getvalue() and "sent 2 times" in out.getvalue()
+    assert "/cancel" in out.getvalue()
+    assert queue_drop(tmp_path, "rg1_0001", out, force=True) == 0
+    s.close()
+
+
+def test_queue_drop_never_removes_an_order_at_the_shop_even_with_force(tmp_path: Path) -> None:
+    s = Store.open(tmp_path)
+    s.commit([intent(1)])
+    s.claim_next(T0)
+    s.mark_accepted("rg1_0001", "ord_1", T0)
+    out = io.StringIO()
+    assert queue_drop(tmp_path, "rg1_0001", out, force=True) == 1
+    assert "hold the button (a long press)" in out.getvalue()
+    assert s.get("rg1_0001") is not None
+    s.close()
+
+
 # A version 1 outbox, as the gateway wrote it before the intent was stored whole:
 # the Reorder API body as bytes, and no gateway column.
 _V1_ORDERS = """
