@@ -18,7 +18,6 @@ import logging
 import math
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from gateway import __version__
+from gateway.clock import RealClock
 from gateway.commerce.base import (
     Accepted,
     Blocked,
@@ -159,7 +159,8 @@ class HttpCommerce:
 
     ``transport`` replaces the network (tests use ``httpx.MockTransport`` for
     wire cases a real server cannot produce); ``wall_clock`` is the time used to
-    turn an HTTP-date Retry-After into seconds when the answer has no Date header.
+    turn an HTTP-date Retry-After into seconds when the answer has no Date header —
+    the machine's, whatever the gateway's clock: an HTTP date is real time.
 
     >>> from gateway.config.models import CommerceSection
     >>> s = CommerceSection(base_url="http://127.0.0.1:1/api/v1", token="t", connect_timeout="1s")
@@ -173,7 +174,7 @@ class HttpCommerce:
         settings: CommerceSection,
         *,
         transport: httpx.BaseTransport | None = None,
-        wall_clock: Callable[[], float] = time.time,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         url = httpx.URL(settings.base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -183,7 +184,7 @@ class HttpCommerce:
             )
         self.base_url = settings.base_url.rstrip("/")
         self._token = _Token(settings)
-        self._wall_clock = wall_clock
+        self._wall_clock = wall_clock or RealClock().now
         self._client = httpx.Client(
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout,
