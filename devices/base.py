@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from devices.actions import ActionMap
 
 CanonicalAction = Literal["press", "hold", "other"]
 """``press`` = reorder, ``hold`` = cancel, ``other`` = recognised but not mapped (ignored)."""
@@ -74,6 +77,10 @@ class ProfileOptions:
     value_path: str | None = None  # json: dotted path to a number
     event_id_path: str | None = None  # json: dotted path to an event id
     button_index: int = 1  # tasmota Button<N>, shelly input <N-1>
+    model: str | None = None  # zigbee2mqtt: a model of devices.z2m_models (its words)
+    button: str | None = None  # zigbee2mqtt: one button of that model (left, 2, up ...)
+    actions: ActionMap | None = None  # zigbee2mqtt, esphome events: explicit words
+    component: str | None = None  # shelly Gen2+: e.g. "button:200" (virtual), a BLU component
 
 
 @dataclass(frozen=True)
