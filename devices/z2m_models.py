@@ -218,7 +218,7 @@ MODELS: tuple[ZigbeeModel, ...] = (
         "Hue dimmer switch gen 1",
         tuple(_hue(b) for b in ("on", "up", "down", "off")),
         "src/devices/philips.ts",
-        "every press starts with <button>_press: only <button>_press_release orders",
+        "every press starts with `<button>_press`: only `<button>_press_release` orders",
     ),
     ZigbeeModel(
         "929002398602",
@@ -226,7 +226,7 @@ MODELS: tuple[ZigbeeModel, ...] = (
         "Hue dimmer switch gen 2",
         tuple(_hue(b) for b in ("on", "up", "down", "off")),
         "src/devices/philips.ts",
-        "every press starts with <button>_press: only <button>_press_release orders",
+        "every press starts with `<button>_press`: only `<button>_press_release` orders",
     ),
     ZigbeeModel(
         "8718699693985",
