@@ -256,7 +256,7 @@ def _z2m_press(topic: str, payload: bytes, options: ProfileOptions) -> bool:
     if "action" not in data or data["action"] is None or data["action"] == "":
         # Zigbee2MQTT 1.x legacy "click", only read without an "action" key.
         return "action" not in data and data.get("click") == "single"
-    return data["action"] in words
+    return isinstance(data["action"], str) and data["action"] in words
 
 
 def _tasmota_press(topic: str, payload: bytes, options: ProfileOptions) -> bool:
