@@ -9,6 +9,8 @@ publish what ``encode`` gives).
 """
 
 from devices.base import (
+    ActionMap,
+    ActionMapError,
     ActionWords,
     DeviceAction,
     DeviceReading,
@@ -24,6 +26,8 @@ from devices.registry import PROFILES, get_profile, profile_names
 
 __all__ = [
     "PROFILES",
+    "ActionMap",
+    "ActionMapError",
     "ActionWords",
     "DeviceAction",
     "DeviceReading",

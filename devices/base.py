@@ -66,6 +66,105 @@ class Message:
         return f"{base}/{self.subtopic}" if self.subtopic else base
 
 
+Role = Literal["press", "cancel", "release", "ignore"]
+ROLES: tuple[Role, ...] = ("press", "cancel", "release", "ignore")
+
+_CANONICAL: dict[Role, CanonicalAction] = {
+    "press": "press",
+    "cancel": "hold",
+    "release": "other",
+    "ignore": "other",
+}
+
+
+class ActionMapError(ValueError):
+    """An action map that cannot work: a word in two roles, no press, a bad word."""
+
+
+@dataclass(frozen=True)
+class ActionMap:
+    """The words of one button, by what they mean to the gateway.
+
+    The first press (and cancel) word is the one a simulated device sends.
+
+    >>> ActionMap(press=("single",), cancel=("single",))
+    Traceback (most recent call last):
+    ...
+    devices.base.ActionMapError: 'single' is both a press and a cancel word
+    """
+
+    press: tuple[str, ...]
+    cancel: tuple[str, ...] = ()
+    release: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ActionMapError(problems[0])
+
+    def words(self, role: Role) -> tuple[str, ...]:
+        return {
+            "press": self.press,
+            "cancel": self.cancel,
+            "release": self.release,
+            "ignore": self.ignore,
+        }[role]
+
+    def problems(self) -> list[str]:
+        """Everything wrong with this map, each with how to fix it."""
+        out: list[str] = []
+        if not self.press:
+            out.append("has no press word — list at least one under press:")
+        seen: dict[str, Role] = {}
+        for role in ROLES:
+            for word in self.words(role):
+                if not isinstance(word, str) or not 1 <= len(word) <= 64 or not word.isprintable():
+                    out.append(f"{word!r} is not a device word (1..64 printable characters)")
+                elif word in seen:
+                    out.append(f"{word!r} is both a {seen[word]} and a {role} word")
+                else:
+                    seen[word] = role
+        return out
+
+    def role(self, word: str) -> Role | None:
+        """What ``word`` is to this button; None for a word it does not list."""
+        for role in ROLES:
+            if word in self.words(role):
+                return role
+        return None
+
+    def canonical(self, word: str) -> CanonicalAction:
+        """``press``, ``hold`` (cancel) or ``other`` (release, ignored, unknown)."""
+        role = self.role(word)
+        return "other" if role is None else _CANONICAL[role]
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, object]) -> ActionMap:
+        """The YAML shape ``{press: [...], cancel: [...], release: [...], ignore: [...]}``.
+
+        A single word may stand for a list of one. Unknown keys are refused.
+        """
+        unknown = sorted(set(data) - set(ROLES))
+        if unknown:
+            raise ActionMapError(
+                f"unknown key {unknown[0]!r} — an action map has press, cancel, release, ignore"
+            )
+        lists: dict[str, tuple[str, ...]] = {}
+        for role in ROLES:
+            raw = data.get(role, ())
+            items = (raw,) if isinstance(raw, str) else raw
+            if not isinstance(items, list | tuple) or not all(isinstance(w, str) for w in items):
+                raise ActionMapError(f"{role}: must be a word or a list of words")
+            lists[role] = tuple(items)
+        return cls(
+            press=lists["press"],
+            cancel=lists["cancel"],
+            release=lists["release"],
+            ignore=lists["ignore"],
+        )
+
+
 @dataclass(frozen=True)
 class ProfileOptions:
     """Per-device options from the config (only some profiles use each)."""
@@ -74,6 +173,10 @@ class ProfileOptions:
     value_path: str | None = None  # json: dotted path to a number
     event_id_path: str | None = None  # json: dotted path to an event id
     button_index: int = 1  # tasmota Button<N>, shelly input <N-1>
+    model: str | None = None  # zigbee2mqtt: a model of devices.z2m_models (its words)
+    button: str | None = None  # zigbee2mqtt: one button of that model (left, 2, up ...)
+    actions: ActionMap | None = None  # zigbee2mqtt, esphome events: explicit words
+    component: str | None = None  # shelly Gen2+: e.g. "button:200" (virtual), a BLU component
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ are ``<prefix>/<type>/<name>/state``):
 
 - ``binary_sensor``: ``ON`` is a press, ``OFF`` the release (``other``);
 - ``event``: ``{"event_type": "single"}`` mapped like the ``json`` profile
-  (press/single/click/on -> press, hold/long -> hold, else other);
+  (press/single/click/on -> press, hold/long -> hold, else other), or by the
+  ``actions`` option when the device's event types are its own words;
 - ``sensor``: a number such as ``523.4`` -> a reading (e.g. a kitchen scale).
 
 ESPHome retains binary-sensor states by default; the gateway never treats a
@@ -35,6 +36,7 @@ from devices._payload import (
     require_word,
     sendable_word,
 )
+from devices.actions import ActionMap
 from devices.base import (
     ActionWords,
     CanonicalAction,
@@ -60,7 +62,7 @@ def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
     if text.startswith("{"):
         data = decode_object(payload)
         word = as_word(require(data, "event_type"), "'event_type'")
-        return [DeviceAction(action=canonical(word), raw=word)]
+        return [DeviceAction(action=_event_action(word, options), raw=word)]
     if text.lower() == "nan":
         # ESPHome publishes "nan" while a sensor has no valid reading.
         raise ParseError("sensor has no valid reading (nan)")
@@ -68,6 +70,10 @@ def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
         return [DeviceReading(value=as_number(text, "sensor state"))]
     except ParseError as exc:
         raise ParseError(f"expected ON, OFF, a number or an event object: {exc}") from exc
+
+
+def _event_action(word: str, options: ProfileOptions) -> CanonicalAction:
+    return canonical(word) if options.actions is None else options.actions.canonical(word)
 
 
 # The two binary_sensor states and what they mean.
@@ -89,7 +95,7 @@ def encode(
     if word in _STATES:
         require_word("esphome", word, meaning.action, _STATES[word])
         return (Message("", word.encode()),)
-    require_word("esphome", word, meaning.action, canonical(word))
+    require_word("esphome", word, meaning.action, _event_action(word, options))
     return (Message("", encode_json({"event_type": word})),)
 
 
@@ -122,6 +128,13 @@ PROFILE = Profile(
             topic="kitchen-node/event/coffee_button/state",
             payload=b'{"event_type": "long"}',
             expected=(DeviceAction("hold", "long"),),
+        ),
+        Example(
+            topic="kitchen-node/event/coffee_button/state",
+            payload=b'{"event_type": "kurz"}',
+            options=ProfileOptions(actions=ActionMap(press=("kurz",), cancel=("lang",))),
+            expected=(DeviceAction("press", "kurz"),),
+            note="event types the device's YAML chose, mapped by actions:",
         ),
         Example(
             topic="kitchen-scale/sensor/flour_weight/state",

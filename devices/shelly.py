@@ -16,8 +16,18 @@ falls back to its dedupe window)::
     {"method": "NotifyEvent", "params": {"events": [{"component": "input:0",
      "event": "single_push"}]}}
 
+The ``component`` option picks another component than an input: a virtual
+button (``button:200``) or a Shelly BLU button seen through a Shelly gateway
+(the component its events name). Their events use the same words.
+
+Gen1 relays also report ``shellies/<id>/longpush/<n>`` as a bare ``1`` (long
+push, a cancel) or ``0`` (short push: ignored here, as the same push comes as
+an ``input_event`` with its counter).
+
 >>> parse("shellies/sh1/input_event/0", b'{"event": "S", "event_cnt": 12}', ProfileOptions())
 [DeviceAction(action='press', raw='S', event_id='cnt-12')]
+>>> parse("shellies/sh1/longpush/0", b"1", ProfileOptions())
+[DeviceAction(action='hold', raw='1', event_id=None)]
 
 Encoding picks the generation by the event id: ``cnt-<N>`` is a Gen1
 ``input_event`` with ``event_cnt`` N, no id is a Gen2 notification:
@@ -35,6 +45,7 @@ from devices._payload import (
     as_word,
     decode_object,
     encode_object,
+    refuse_extra,
     require,
     require_word,
     sendable_word,
@@ -58,8 +69,8 @@ from devices.base import (
 MAX_EVENTS = 16
 
 # Anything not listed maps to "other": SS, SSS, LS, SL (Gen1); double_push,
-# triple_push, btn_down, btn_up (Gen2). btn_down must never be a press: every
-# single_push is preceded by one.
+# triple_push, long_double_push, btn_down, btn_up (Gen2). btn_down must never be
+# a press: every single_push is preceded by one.
 _GEN1: dict[str, CanonicalAction] = {"S": "press", "L": "hold"}
 _GEN2: dict[str, CanonicalAction] = {"single_push": "press", "long_push": "hold"}
 
@@ -86,7 +97,7 @@ def _gen2(data: dict[str, object], options: ProfileOptions) -> list[Parsed]:
         raise ParseError(f"'params.events' must be a list, got {type(events).__name__}")
     if len(events) > MAX_EVENTS:
         raise ParseError(f"'params.events' has {len(events)} entries, more than {MAX_EVENTS}")
-    wanted = f"input:{options.button_index - 1}"
+    wanted = _component(options)
     parsed: list[Parsed] = []
     for event in events:
         if not isinstance(event, dict):
@@ -97,6 +108,13 @@ def _gen2(data: dict[str, object], options: ProfileOptions) -> list[Parsed]:
         parsed.append(DeviceAction(action=_GEN2.get(word, "other"), raw=word))
     return parsed
 
+
+def _component(options: ProfileOptions) -> str:
+    return options.component or f"input:{options.button_index - 1}"
+
+
+# Gen1 longpush/<n>: "1" a long push, "0" a short one.
+_LONGPUSH: dict[str, CanonicalAction] = {"1": "hold", "0": "other"}
 
 _COUNTER_ID = re.compile(r"cnt-(\d{1,12})", re.ASCII)
 # Gen1 reports this after boot, before any button event.
@@ -115,8 +133,11 @@ def _encode_gen1(
 
 
 def _encode_gen2(word: str, options: ProfileOptions, extra: Mapping[str, object]) -> Message:
-    index = options.button_index - 1
-    event = {"component": f"input:{index}", "id": index, "event": word}
+    component = _component(options)
+    index = component.rpartition(":")[2]
+    event: dict[str, object] = {"component": component, "event": word}
+    if index.isdecimal() and index.isascii():
+        event["id"] = int(index)
     fields = {"method": "NotifyEvent", "params": {"events": [event]}}
     return Message("", encode_object(fields, extra))
 
@@ -135,6 +156,10 @@ def encode(
     word = sendable_word("shelly", meaning.raw)
     if meaning.event_id is not None:
         return (_encode_gen1(word, meaning.action, meaning.event_id, extra),)
+    if word in _LONGPUSH:
+        require_word("shelly Gen1 longpush", word, meaning.action, _LONGPUSH[word])
+        refuse_extra("shelly Gen1 longpush", extra)
+        return (Message("", word.encode()),)
     if word in _GEN1:
         raise EncodeError(
             f"shelly: {word!r} is a Gen1 word and Gen1 events carry an id 'cnt-<N>'; "
@@ -145,7 +170,12 @@ def encode(
 
 
 def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
-    """Gen1 ``input_event`` or Gen2 ``NotifyEvent``, told apart by their keys."""
+    """Gen1 ``input_event`` or Gen2 ``NotifyEvent``, told apart by their keys;
+    a bare ``0``/``1`` is a Gen1 ``longpush``."""
+    bare = payload.strip()
+    if bare in (b"0", b"1"):
+        word = bare.decode()
+        return [DeviceAction(action=_LONGPUSH[word], raw=word)]
     data = decode_object(payload)
     if "method" in data:
         return _gen2(data, options)
@@ -201,6 +231,20 @@ PROFILE = Profile(
             b' [{"component": "input:1", "id": 1, "event": "long_push"}]}}',
             options=ProfileOptions(button_index=2),
             expected=(DeviceAction("hold", "long_push"),),
+        ),
+        Example(
+            topic="shellyplus1-a8032ab1/events/rpc",
+            payload=b'{"method": "NotifyEvent", "params": {"events":'
+            b' [{"component": "button:200", "id": 200, "event": "single_push"}]}}',
+            options=ProfileOptions(component="button:200"),
+            expected=(DeviceAction("press", "single_push"),),
+            note="a virtual button component",
+        ),
+        Example(
+            topic="shellies/shelly1-A1B2C3/longpush/0",
+            payload=b"1",
+            expected=(DeviceAction("hold", "1"),),
+            note="Gen1 long push",
         ),
         Example(
             topic="shellyplusi4-a8032ab1/events/rpc",

@@ -6,7 +6,15 @@ actions on ``stat/<topic>/RESULT`` (or ``tele/…``)::
     {"Button1": {"Action": "SINGLE"}}
 
 The ``button_index`` option picks ``Button<N>``. Messages about other buttons
-and other RESULT keys (``POWER``, ``Dimmer`` …) parse to nothing.
+and other RESULT keys (``POWER``, ``Dimmer`` …) parse to nothing. Multi-press
+words (``DOUBLE`` … ``PENTA``) and ``CLEAR`` (the release after a hold) are
+ignored by name.
+
+Tasmota before 9.0 published ``{"ACTION": "SINGLE"}`` on ``stat/<topic>/BUTTON<N>``
+(configure that topic); the topic names the button.
+
+>>> parse("stat/pantry/BUTTON1", b'{"ACTION":"SINGLE"}', ProfileOptions())
+[DeviceAction(action='press', raw='SINGLE', event_id=None)]
 
 >>> parse("stat/pantry/RESULT", b'{"Button1": {"Action": "HOLD"}}', ProfileOptions())
 [DeviceAction(action='hold', raw='HOLD', event_id=None)]
@@ -53,6 +61,10 @@ _RELAY_REPORT = {"POWER": "ON"}
 def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
     """The action of ``Button<button_index>``; nothing for any other key."""
     data = decode_object(payload)
+    if "ACTION" in data and topic.rsplit("/", 1)[-1].startswith("BUTTON"):
+        # Before 9.0: one button per topic, the action under "ACTION".
+        word = as_word(data["ACTION"], "'ACTION'")
+        return [DeviceAction(action=ACTIONS.get(word, "other"), raw=word)]
     key = f"Button{options.button_index}"
     button = data.get(key)
     if button is None:
@@ -71,7 +83,7 @@ def encode(
     """``{"Button<N>": {"Action": word}}``; ``None`` is a relay report (``POWER``)."""
     key = f"Button{options.button_index}"
     if meaning is None:
-        return (Message("", encode_object(_RELAY_REPORT, extra, reserved=(key,))),)
+        return (Message("", encode_object(_RELAY_REPORT, extra, reserved=(key, "ACTION"))),)
     if not isinstance(meaning, DeviceAction):
         raise EncodeError("tasmota buttons send actions, not readings")
     refuse_event_id("tasmota", meaning.event_id)
@@ -121,6 +133,18 @@ PROFILE = Profile(
             topic="stat/pantry/RESULT",
             payload=b'{"POWER": "ON"}',
             expected=(),
+        ),
+        Example(
+            topic="stat/pantry/BUTTON1",
+            payload=b'{"ACTION":"HOLD"}',
+            expected=(DeviceAction("hold", "HOLD"),),
+            note="Tasmota before 9.0",
+        ),
+        Example(
+            topic="stat/pantry/RESULT",
+            payload=b'{"Button1":{"Action":"CLEAR"}}',
+            expected=(DeviceAction("other", "CLEAR"),),
+            note="released after a hold",
         ),
     ),
 )

@@ -118,7 +118,10 @@ _counts = _field(
 _index_options = [ProfileOptions(button_index=i) for i in (1, 2, 3)]
 
 _button = _dicts({"event": _words("press", "hold"), "id": _ids, "seq": _counts})
-_z2m = _dicts({"action": _words("single", "double", "hold", "long", "release")})
+_z2m_words = ("single", "double", "hold", "long", "release", "on_press", "on_press_release")
+_z2m = _dicts({"action": _words(*_z2m_words, "2_single", "1_single")}) | _dicts(
+    {"click": _words("single", "long", "long_release")}
+)
 _tasmota = st.dictionaries(
     st.sampled_from(["Button1", "Button2", "Button3", "POWER", "button1"]),
     _field(_dicts({"Action": _words("SINGLE", "DOUBLE", "HOLD", "CLEAR")}), st.just("SINGLE")),
@@ -176,8 +179,13 @@ CASES: dict[str, st.SearchStrategy[Case]] = {
     "reorder-button": _cases(["home/reorder/b1"], _button.map(_dump), [ProfileOptions()]),
     "zigbee2mqtt": _cases(
         ["zigbee2mqtt/hall", "zigbee2mqtt/hall/action"],
-        _z2m.map(_dump) | _words("single", "hold").map(lambda w: str(w).encode()),
-        [ProfileOptions()],
+        _z2m.map(_dump)
+        | _words("single", "hold", "on_press_release").map(lambda w: str(w).encode()),
+        [
+            ProfileOptions(),
+            ProfileOptions(model="324131092621"),
+            ProfileOptions(model="TS0044", button="2"),
+        ],
     ),
     "tasmota": _cases(["stat/pantry/RESULT"], _tasmota.map(_dump), _index_options),
     "shelly": _cases(
@@ -230,15 +238,32 @@ def _button_press(topic: str, payload: bytes, options: ProfileOptions) -> bool:
     return ok_id and _nonneg_int(data.get("seq"), 10**5000)
 
 
+# The press words of the model options fuzzed below, written out by hand.
+_Z2M_PRESS_WORDS = {
+    (None, None): {"single"},
+    ("324131092621", None): {"on_press_release"},
+    ("TS0044", "2"): {"2_single"},
+}
+
+
 def _z2m_press(topic: str, payload: bytes, options: ProfileOptions) -> bool:
-    if topic.endswith("/action") and payload.strip() == b"single":
-        return True
+    words = _Z2M_PRESS_WORDS[(options.model, options.button)]
+    if topic.endswith("/action") and not payload.lstrip().startswith(b"{"):
+        return payload.strip().decode("utf-8", "replace") in words
     data = _loads(payload)
-    return isinstance(data, dict) and data.get("action") == "single"
+    if not isinstance(data, dict):
+        return False
+    if "action" not in data or data["action"] is None or data["action"] == "":
+        # Zigbee2MQTT 1.x legacy "click", only read without an "action" key.
+        return "action" not in data and data.get("click") == "single"
+    return isinstance(data["action"], str) and data["action"] in words
 
 
 def _tasmota_press(topic: str, payload: bytes, options: ProfileOptions) -> bool:
-    return _walk(_loads(payload), f"Button{options.button_index}.Action") == "SINGLE"
+    data = _loads(payload)
+    if isinstance(data, dict) and "ACTION" in data and topic.rsplit("/", 1)[-1][:6] == "BUTTON":
+        return data["ACTION"] == "SINGLE"  # before Tasmota 9.0
+    return _walk(data, f"Button{options.button_index}.Action") == "SINGLE"
 
 
 def _shelly_press(topic: str, payload: bytes, options: ProfileOptions) -> bool:
@@ -248,7 +273,8 @@ def _shelly_press(topic: str, payload: bytes, options: ProfileOptions) -> bool:
     if "method" not in data:
         return data.get("event") == "S" and _nonneg_int(data.get("event_cnt"), 10**12)
     events = _walk(data, "params.events")
-    wanted = {"component": f"input:{options.button_index - 1}", "event": "single_push"}
+    component = options.component or f"input:{options.button_index - 1}"
+    wanted = {"component": component, "event": "single_push"}
     return (
         data["method"] == "NotifyEvent"
         and isinstance(events, list)
@@ -260,7 +286,12 @@ def _esphome_press(topic: str, payload: bytes, options: ProfileOptions) -> bool:
     if payload.strip() == b"ON":
         return True
     data = _loads(payload)
-    return isinstance(data, dict) and _generic_press(data.get("event_type"))
+    if not isinstance(data, dict):
+        return False
+    word = data.get("event_type")
+    if options.actions is not None:
+        return word in options.actions.press
+    return _generic_press(word)
 
 
 def _json_press(topic: str, payload: bytes, options: ProfileOptions) -> bool:
