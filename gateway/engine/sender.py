@@ -129,6 +129,8 @@ class Sender:
         self._lock = threading.Lock()
         self._inflight: set[str] = set()
         self._store: Store | None = None
+        self._price_lock = threading.Lock()
+        self._price_store: Store | None = None
         self._gate = Gate()
         self._last_latency: float | None = None
         self._reported: dict[str, tuple[OrderState, bool]] = {}
@@ -231,6 +233,9 @@ class Sender:
             with self._lock:
                 _close_quietly(self._store)
                 self._store = None
+            with self._price_lock:
+                _close_quietly(self._price_store)
+                self._price_store = None
 
     def _limit(self) -> int:
         """Requests allowed on the wire now (the lock is held): all the slots once the
@@ -337,6 +342,8 @@ class Sender:
             result = backend.place_order(row.intent)
             latency = self._clock.monotonic() - started
             self._last_latency = latency
+            if isinstance(result, Accepted) and result.price is not None:
+                self._record_price(row.key, result)
             with self._lock:
                 # Judged against the gate as it is now: another worker's answer may
                 # have changed it while this request was on the wire.
@@ -344,8 +351,8 @@ class Sender:
                     order, result, self._clock.now(), self._gate, policy, self._jitter()
                 )
                 released = self._apply(step)
-                if isinstance(result, Accepted) and result.price is not None:
-                    step = self._priced(step, row.key, result)
+        if isinstance(result, Accepted) and result.price is not None and step.update is not None:
+            step = replace(step, update=replace(step.update, price=result.price))
         self._tell(step, released)
         if self._on_send is not None and step.outcome is not None and step.outcome != "expired":
             self._on_send(latency, step.outcome)
@@ -371,14 +378,18 @@ class Sender:
             step = replace(step, update=replace(step.update, price=row.price))
         self._tell(step, released)
 
-    def _priced(self, step: Step, key: str, accepted: Accepted) -> Step:
-        """Keep what the shop said the order costs (the lock is held): stored for
-        status and later reports, and carried on this update."""
-        assert accepted.price is not None and self._store is not None
-        self._store.record_price(key, accepted.price)
-        if step.update is None:
-            return step
-        return replace(step, update=replace(step.update, price=accepted.price))
+    def _record_price(self, key: str, accepted: Accepted) -> None:
+        """Keep what the shop said the order costs, for status and later reports.
+
+        On a connection of its own: the write must not lengthen the hold on the
+        shared one, where the other workers wait to record and report their answers.
+        Losing it (a crash right now) loses only what is shown: a replay brings it back.
+        """
+        assert accepted.price is not None
+        with self._price_lock:
+            if self._price_store is None:
+                self._price_store = Store.open(self._state_dir, durable=False)
+            self._price_store.record_price(key, accepted.price)
 
     def _apply(self, step: Step) -> int:
         """Write the step (the lock is held). Returns how many blocked orders it freed."""
