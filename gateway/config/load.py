@@ -147,7 +147,8 @@ def _substitute_all(
                     report.reported.add(child_path)
                     continue
                 node[key] = result.text
-                if child_path in _FILE_SECRETS and result.literal and result.text:
+                secret = child_path in _FILE_SECRETS or is_shop_secret(child_path)
+                if secret and result.literal and result.text:
                     literal.append(child_path)
             else:
                 literal.extend(_substitute_all(report, child, child_path, env))

@@ -379,3 +379,15 @@ def test_a_version_1_outbox_goes_to_the_shop_named_default(tmp_path: Path) -> No
         assert row is not None and row.shop == "default" and row.intent.shop == "default"
     finally:
         store.close()
+
+
+def test_a_literal_shop_secret_in_a_readable_file_is_warned_about(tmp_path: Path) -> None:
+    doc = two_shops(tmp_path)
+    del doc["shops"]["family"]["secret_file"]
+    doc["shops"]["family"]["secret"] = SECRET
+    path = write(tmp_path, doc)
+    path.chmod(0o644)
+    warnings = load_config(path, env={}).warnings
+    assert any("shops.family.secret: this file holds a secret" in w for w in warnings), warnings
+    assert any("shops.roaster.token: this file holds a secret" in w for w in warnings), warnings
+    assert not any(SECRET in w for w in warnings)
