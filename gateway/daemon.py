@@ -110,10 +110,15 @@ class Gateway:
             log.error("reload refused, keeping the running config:\n%s", "\n".join(exc.messages))
             return
         new, old = fresh.config, self.parts.config
-        if new.gateway != old.gateway or new.mqtt != old.mqtt or new.commerce != old.commerce:
-            log.warning("gateway, mqtt and commerce changes take effect after a restart")
+        if new.gateway != old.gateway or new.mqtt != old.mqtt or new.all_shops != old.all_shops:
+            log.warning("gateway, mqtt and commerce/shops changes take effect after a restart")
         merged = new.model_copy(
-            update={"gateway": old.gateway, "mqtt": old.mqtt, "commerce": old.commerce}
+            update={
+                "gateway": old.gateway,
+                "mqtt": old.mqtt,
+                "commerce": old.commerce,
+                "shops": old.shops,
+            }
         )
         try:
             reconfigure(self.parts, merged)

@@ -31,7 +31,7 @@ from gpiozero import Factory
 from gpiozero.pins.mock import MockFactory
 
 from gateway.clock import Clock
-from gateway.commerce import make_backend
+from gateway.commerce import make_backends
 from gateway.config.models import Config
 from gateway.config.secrets import secret_value
 from gateway.config.summary import inventory
@@ -145,6 +145,7 @@ def core_rules(config: Config, secret: bytes) -> Rules:
                 max_per_day=p.max_per_day,
                 cooldown=p.cooldown,
                 confirm_window=p.confirm_window,
+                shop=config.shop_of(name),
             )
             for name, p in config.products.items()
         },
@@ -218,11 +219,12 @@ def build(config: Config, options: BuildOptions) -> Parts:
         gpio = GpioButtons(config.buttons, to_core, pin_factory=factory, clock=clock)
         undo.callback(gpio.close)
         metrics = Metrics()
+        backends = make_backends(config)
         sender = Sender(
             state_dir,
-            make_backend(config.commerce),
+            backends,
             clock,
-            config.commerce,
+            config.all_shops,
             to_core,
             on_send=metrics.observe_send,
         )

@@ -274,7 +274,8 @@ class ShopApp:
                 answer = StoredResponse(404, error_body("unknown_sku", message))
                 answer = self.store.store_answer(key, order.fingerprint, answer, now)
             else:
-                answer = self.store.create_order(key, order, now)
+                price = self.catalog[order.sku].price_cents
+                answer = self.store.create_order(key, order, now, unit_price_cents=price)
         except BaseException:
             self.store.release(key)
             raise

@@ -28,6 +28,9 @@ from typing import Any
 from firmware_sim.shop.requests import ApiError, OrderRequest
 from gateway.clock import rfc3339
 
+CURRENCY = "EUR"
+"""The currency of the catalog's cents."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -163,8 +166,11 @@ class ShopStore:
         with self._lock:
             self._in_flight.discard(key)
 
-    def create_order(self, key: str, order: OrderRequest, placed_at: float) -> StoredResponse:
-        """Insert the order and its idempotency record in one transaction."""
+    def create_order(
+        self, key: str, order: OrderRequest, placed_at: float, unit_price_cents: int = 0
+    ) -> StoredResponse:
+        """Insert the order and its idempotency record in one transaction. The answer
+        carries the price, so that a replay shows the same price as the first answer."""
         with self._lock:
             try:
                 with _transaction(self._conn()) as db:
@@ -190,6 +196,9 @@ class ShopStore:
                         "quantity": order.quantity,
                         "source": order.source,
                         "created_at": order.created_at,
+                        "currency": CURRENCY,
+                        "unit_price_cents": unit_price_cents,
+                        "total_cents": unit_price_cents * order.quantity,
                     }
                     self._remember(db, key, order.fingerprint, 201, body, placed_at)
             finally:

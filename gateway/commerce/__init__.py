@@ -1,7 +1,10 @@
-"""Shop backends behind one small interface (:class:`CommerceBackend`).
+"""Shop backends behind one small interface (:class:`CommerceBackend`), one module
+per kind of shop, and the registry that builds them from the config.
 
 >>> from gateway.config.models import CommerceSection
 >>> backend = make_backend(CommerceSection(base_url="https://shop.example/api/v1", token="t"))
+>>> backend.guarantee.value
+'native idempotency keys'
 >>> backend.close()
 """
 
@@ -13,6 +16,7 @@ from gateway.commerce.base import (
     Cancelled,
     CancelResult,
     CommerceBackend,
+    Guarantee,
     PlaceResult,
     Rejected,
     Retry,
@@ -23,10 +27,13 @@ from gateway.commerce.base import (
     build_body,
 )
 from gateway.commerce.http import HttpCommerce
-from gateway.config.models import CommerceSection
+from gateway.commerce.webhook import WebhookCommerce
+from gateway.config.models import CommerceSection, Config, WebhookSection
+from gateway.core.events import DEFAULT_SHOP
 from gateway.errors import CommerceConfigError, CommerceError
 
 __all__ = [
+    "GUARANTEES",
     "Accepted",
     "Blocked",
     "CancelResult",
@@ -34,6 +41,7 @@ __all__ = [
     "CommerceBackend",
     "CommerceConfigError",
     "CommerceError",
+    "Guarantee",
     "HttpCommerce",
     "PlaceResult",
     "Rejected",
@@ -42,13 +50,42 @@ __all__ = [
     "StatusResult",
     "TooLate",
     "Unclear",
+    "WebhookCommerce",
     "build_body",
     "make_backend",
+    "make_backends",
 ]
 
+GUARANTEES: dict[str, Guarantee] = {
+    "http": HttpCommerce.guarantee,
+    "webhook": WebhookCommerce.guarantee,
+}
+"""What each ``adapter`` promises, for ``check`` (which builds no backend)."""
 
-def make_backend(settings: CommerceSection) -> CommerceBackend:
-    """The backend named by ``commerce.adapter`` (raises CommerceConfigError)."""
+
+def make_backend(
+    settings: CommerceSection | WebhookSection, name: str = DEFAULT_SHOP
+) -> CommerceBackend:
+    """The backend for one shop section (raises CommerceConfigError).
+
+    ``name`` is the shop's name under ``shops:``; messages name the setting to fix.
+    """
+    setting = "commerce" if name == DEFAULT_SHOP else f"shops.{name}"
+    if isinstance(settings, WebhookSection):
+        return WebhookCommerce(settings, setting=setting)
     if settings.adapter == "http":
-        return HttpCommerce(settings)
-    raise CommerceConfigError(f"unknown commerce.adapter {settings.adapter!r}")
+        return HttpCommerce(settings, setting=setting)
+    raise CommerceConfigError(f"unknown {setting}.adapter {settings.adapter!r}")
+
+
+def make_backends(config: Config) -> dict[str, CommerceBackend]:
+    """One backend per configured shop, by name; all closed again if one fails."""
+    built: dict[str, CommerceBackend] = {}
+    try:
+        for name, settings in config.all_shops.items():
+            built[name] = make_backend(settings, name)
+    except BaseException:
+        for backend in built.values():
+            backend.close()
+        raise
+    return built

@@ -18,6 +18,7 @@ b'{"created_at":"1970-01-01T00:00:00.000Z"'
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Protocol
 
 from gateway.clock import rfc3339
@@ -43,6 +44,7 @@ __all__ = [
     "CancelResult",
     "Cancelled",
     "CommerceBackend",
+    "Guarantee",
     "Misconfigured",
     "PlaceResult",
     "Rejected",
@@ -55,8 +57,43 @@ __all__ = [
 ]
 
 
+class Guarantee(StrEnum):
+    """How a backend keeps "exactly one order per trigger" (``check`` and the docs say it).
+
+    >>> Guarantee.NATIVE_KEYS.explained.split(":")[0]
+    'native idempotency keys'
+    """
+
+    NATIVE_KEYS = "native idempotency keys"
+    KEY_BY_LOOKUP = "key by lookup"
+    AT_LEAST_ONCE = "at-least-once with a key"
+
+    @property
+    def explained(self) -> str:
+        return _EXPLAINED[self]
+
+
+_EXPLAINED = {
+    Guarantee.NATIVE_KEYS: (
+        "native idempotency keys: the shop replays the first answer for a repeated key"
+    ),
+    Guarantee.KEY_BY_LOOKUP: (
+        "key by lookup: the gateway writes its key on the order and looks it up before a retry"
+    ),
+    Guarantee.AT_LEAST_ONCE: (
+        "at-least-once with a key: a retry may deliver twice, "
+        "the receiver must drop repeats by Idempotency-Key"
+    ),
+}
+
+
 class CommerceBackend(Protocol):
-    """A shop. Implementations must be safe to call from the sender thread."""
+    """A shop. Implementations must be safe to call from the sender thread.
+
+    ``guarantee`` states how the backend keeps one order per trigger.
+    """
+
+    guarantee: Guarantee
 
     def place_order(self, intent: PlaceOrder) -> PlaceResult:
         """Place the order; ``intent.key`` is its idempotency key (same key, same order)."""

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from gateway.config.broker import parse_broker_url
-from gateway.config.models import CommerceSection, MqttSection
+from gateway.config.models import CommerceSection, MqttSection, WebhookSection
 from gateway.config.positions import KeyPath
 from gateway.config.report import ConfigReport
 from gateway.config.secrets import locate_secret_file, read_secret_file, readable_by_others
@@ -32,6 +32,8 @@ _SECRET_FILES: tuple[tuple[str, str, str], ...] = (
     ("commerce", "token", "token_file"),
     ("mqtt", "password", "password_file"),
 )
+# Per shop adapter under shops: (the secret, the key naming the file it may come from)
+_SHOP_SECRETS = {"http": ("token", "token_file"), "webhook": ("secret", "secret_file")}
 _Section = TypeVar("_Section", bound=BaseModel)
 _MQTT_TLS_KEYS = ("ca_file", "cert_file", "key_file")
 _TLS_FILES: tuple[KeyPath, ...] = (
@@ -57,23 +59,45 @@ def read_secret_files(
     says, ``config_dir`` being the directory of the config file."""
     for section_name, secret, file_key in _SECRET_FILES:
         section = _section(data, section_name)
-        if section is None or not isinstance(section.get(file_key), str):
-            continue
-        if section.get(secret) is not None:
-            report.key_error(
-                (section_name, file_key),
-                f"both {secret} and {file_key} are set — keep only {file_key}",
-            )
-            continue
-        try:
-            location = locate_secret_file(section[file_key], env, config_dir)
-            section[secret] = read_secret_file(location)
-        except SecretFileError as exc:
-            report.value_error((section_name, file_key), str(exc))
-            continue
-        # The shop client re-reads the token file when it changes: the same file.
-        section[file_key] = str(location)
-        _warn_if_shared(report, (section_name, file_key), location)
+        if section is not None:
+            _read_secret_file(report, (section_name,), section, (secret, file_key), env, config_dir)
+    for name, shop in _shops(data):
+        keys = _SHOP_SECRETS.get(str(shop.get("adapter", "http")), _SHOP_SECRETS["http"])
+        _read_secret_file(report, ("shops", name), shop, keys, env, config_dir)
+
+
+def _read_secret_file(
+    report: ConfigReport,
+    where: KeyPath,
+    section: dict[str, Any],
+    keys: tuple[str, str],
+    env: Mapping[str, str],
+    config_dir: Path | None,
+) -> None:
+    secret, file_key = keys
+    if not isinstance(section.get(file_key), str):
+        return
+    if section.get(secret) is not None:
+        report.key_error(
+            (*where, file_key), f"both {secret} and {file_key} are set — keep only {file_key}"
+        )
+        return
+    try:
+        location = locate_secret_file(section[file_key], env, config_dir)
+        section[secret] = read_secret_file(location)
+    except SecretFileError as exc:
+        report.value_error((*where, file_key), str(exc))
+        return
+    # The shop client re-reads the token file when it changes: the same file.
+    section[file_key] = str(location)
+    _warn_if_shared(report, (*where, file_key), location)
+
+
+def _shops(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    shops = data.get("shops")
+    if not isinstance(shops, dict):
+        return []
+    return [(str(name), shop) for name, shop in shops.items() if isinstance(shop, dict)]
 
 
 def _warn_if_shared(report: ConfigReport, path: KeyPath, location: Path) -> None:
@@ -106,17 +130,46 @@ def load_tls_files(report: ConfigReport, data: dict[str, Any]) -> None:
     if mqtt is not None:
         _load_mqtt_tls(report, mqtt, missing)
     commerce = _valid(CommerceSection, data.get("commerce"))
+    _load_shop_ca(report, ("commerce",), commerce, missing)
+    for name, shop in _shops(data):
+        _load_shop_tls(report, name, shop)
+
+
+def _load_shop_tls(report: ConfigReport, name: str, shop: dict[str, Any]) -> None:
+    path: KeyPath = ("shops", name, "ca_file")
+    ca_file = shop.get("ca_file")
+    if not isinstance(ca_file, str):
+        return
+    location = Path(ca_file).expanduser()
+    shop["ca_file"] = str(location)
+    if not location.is_file():
+        report.value_error(path, f"{location} does not exist — fix the path or remove the key")
+        return
+    settings: CommerceSection | WebhookSection | None = (
+        _valid(WebhookSection, shop)
+        if shop.get("adapter") == "webhook"
+        else _valid(CommerceSection, shop)
+    )
+    _load_shop_ca(report, ("shops", name), settings, set())
+
+
+def _load_shop_ca(
+    report: ConfigReport,
+    where: KeyPath,
+    shop: CommerceSection | WebhookSection | None,
+    missing: set[KeyPath],
+) -> None:
     # Without verification the shop client never loads the CA file; neither does this.
     if (
-        commerce is not None
-        and commerce.verify_tls
-        and commerce.ca_file is not None
-        and ("commerce", "ca_file") not in missing
+        shop is not None
+        and shop.verify_tls
+        and shop.ca_file is not None
+        and (*where, "ca_file") not in missing
     ):
         try:
-            shop_tls_context(commerce.ca_file)
+            shop_tls_context(shop.ca_file)
         except TlsFileError as exc:
-            report.value_error(("commerce", "ca_file"), str(exc))
+            report.value_error((*where, "ca_file"), str(exc))
 
 
 def _valid(model: type[_Section], section: Any) -> _Section | None:

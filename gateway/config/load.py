@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel, ValidationError
 
 from gateway.config.files import load_tls_files, read_secret_files
-from gateway.config.models import Config
+from gateway.config.models import Config, config_path, is_shop_secret
 from gateway.config.positions import KeyPath, parse_yaml
 from gateway.config.relations import check_product_fields, check_relations
 from gateway.config.report import ConfigReport, format_path
@@ -148,7 +148,8 @@ def _substitute_all(
                     report.reported.add(child_path)
                     continue
                 node[key] = result.text
-                if child_path in _FILE_SECRETS and result.literal and result.text:
+                secret = child_path in _FILE_SECRETS or is_shop_secret(child_path)
+                if secret and result.literal and result.text:
                     literal.append(child_path)
             else:
                 literal.extend(_substitute_all(report, child, child_path, env))
@@ -166,7 +167,7 @@ def _validate(report: ConfigReport, data: dict[str, Any]) -> Config | None:
 
 def _translate(report: ConfigReport, error: Any) -> None:
     """One pydantic error -> one installer-English line at the right position."""
-    loc: KeyPath = tuple(part for part in error["loc"] if part != "[key]")
+    loc: KeyPath = config_path(error["loc"])
     if loc in report.reported:
         return
     on_key = "[key]" in error["loc"]
@@ -177,7 +178,7 @@ def _translate(report: ConfigReport, error: Any) -> None:
     if kind == "extra_forbidden":
         report.key_error(loc, _unknown_key(loc))
         return
-    secret = any(loc[: len(s)] == s for s in SECRET_PATHS)
+    secret = any(loc[: len(s)] == s for s in SECRET_PATHS) or is_shop_secret(loc)
     text = describe_problem(kind, error, loc, secret)
     if on_key:
         report.key_error(loc, text)
@@ -209,7 +210,8 @@ def _model_at(loc: KeyPath) -> type[BaseModel] | None:
     """The model class whose fields are valid at ``loc`` (for 'did you mean')."""
     current: Any = Config
     parts = list(loc)
-    while parts:
+    # Until the path is used up and the type unwrapped (``X | None``, ``Annotated``).
+    while parts or typing.get_origin(current) in (typing.Union, types.UnionType, typing.Annotated):
         if isinstance(current, type) and issubclass(current, BaseModel):
             part = parts.pop(0)
             info = current.model_fields.get(str(part))

@@ -13,6 +13,7 @@ from gateway.config.models import ProductConfig
 from gateway.config.positions import KeyPath
 from gateway.config.report import ConfigReport
 from gateway.config.suggest import suggest
+from gateway.core.events import DEFAULT_SHOP
 
 # ProfileOptions field -> the config key that sets it, and what to write there.
 _OPTION_KEYS = {
@@ -97,6 +98,7 @@ def check_relations(report: ConfigReport, data: dict[str, Any]) -> None:
                         pins.append((report.doc.value_at((*base, key)), pin, (*base, key), what))
             _check_profile(report, entry, base, role)
     _check_pins(report, pins)
+    check_shops(report, data)
 
 
 def _check_product(
@@ -191,3 +193,43 @@ def _check_pins(
             )
         else:
             first[pin] = (what, line)
+
+
+def check_shops(report: ConfigReport, data: dict[str, Any]) -> None:
+    """Each product's shop exists; with several shops, each product names one.
+
+    A single ``commerce:`` section is the shop "default" (a product may name it).
+    """
+    products = data.get("products")
+    if not isinstance(products, dict):
+        return
+    shops = data.get("shops")
+    if isinstance(shops, dict) and shops:
+        names = sorted(map(str, shops))
+    elif isinstance(data.get("commerce"), dict):
+        names = [DEFAULT_SHOP]
+    else:
+        return  # no shop at all: reported where the sections are validated
+    listed = ", ".join(names)
+    for product, entry in products.items():
+        if not isinstance(entry, dict):
+            continue
+        base: KeyPath = ("products", product)
+        shop = entry.get("shop")
+        if shop is None:
+            if len(names) > 1:
+                report.error_at(
+                    *report.doc.key_at(base),
+                    (*base, "shop"),
+                    f"names no shop, and there are several — add shop: one of {listed}",
+                )
+            continue
+        if not isinstance(shop, str) or shop in names:
+            continue
+        hint = suggest(
+            shop,
+            names,
+            listing=f"shops: {listed}",
+            otherwise=f"define it under shops:, or use one of: {listed}",
+        )
+        report.value_error((*base, "shop"), f"unknown shop '{shop}' — {hint}")

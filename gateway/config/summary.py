@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from gateway.commerce import GUARANTEES
 from gateway.config.broker import parse_broker_url
-from gateway.config.models import Config
+from gateway.config.models import CommerceSection, Config, WebhookSection
 
 
 def format_duration(seconds: float) -> str:
@@ -46,6 +47,20 @@ def inventory(config: Config) -> str:
     )
 
 
+def _shop(name: str, shop: CommerceSection | WebhookSection, config: Config) -> list[str]:
+    """One shop: where, whether its credential is there; then what it guarantees."""
+    where = f"{_host_port(shop.location)} ({urlsplit(shop.location).scheme})"
+    if isinstance(shop, WebhookSection):
+        credential = f"secret {'set' if shop.secret is not None else 'NOT set'}"
+    else:
+        credential = f"token {'set' if shop.token is not None else 'NOT set'}"
+    label = "commerce" if config.commerce is not None else f"shop {name}"
+    return [
+        f"{label}: {shop.adapter} shop at {where}, {credential}",
+        f"  guarantee: {GUARANTEES[shop.adapter].explained}",
+    ]
+
+
 def _host_port(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "?"
@@ -60,7 +75,7 @@ def summarize(config: Config) -> str:
     gateway demo: state in ./demo-state, GPIO pin factory mock
     ...
     """
-    g, m, c = config.gateway, config.mqtt, config.commerce
+    g, m = config.gateway, config.mqtt
     broker = parse_broker_url(m.url)
     tls = "TLS" if broker.tls else "no TLS"
     login = "with login" if m.username is not None else "anonymous"
@@ -69,8 +84,7 @@ def summarize(config: Config) -> str:
         f"gateway {g.id}: state in {g.state_dir}, GPIO pin factory {pins}",
         f"mqtt: broker {broker.host}:{broker.port} ({tls}, {login}), "
         f"topics under {m.topic_prefix}/{g.id}/",
-        f"commerce: {c.adapter} shop at {_host_port(c.base_url)} ({urlsplit(c.base_url).scheme}), "
-        f"token {'set' if c.token is not None else 'NOT set'}",
+        *(line for name, shop in config.all_shops.items() for line in _shop(name, shop, config)),
         f"limits: at most {config.limits.max_orders_per_day} orders a day, "
         f"presses within {format_duration(config.limits.dedupe_window)} count once",
     ]
@@ -88,8 +102,9 @@ def summarize(config: Config) -> str:
             rules.append(f"cooldown {format_duration(p.cooldown)}")
         if p.confirm_window:
             rules.append(f"cancellable for {format_duration(p.confirm_window)}")
+        shop = f" from {config.shop_of(name)}" if len(config.all_shops) > 1 else ""
         lines.append(
-            f"  {name}: {p.sku} x{p.quantity}" + (f", {', '.join(rules)}" if rules else "")
+            f"  {name}: {p.sku} x{p.quantity}{shop}" + (f", {', '.join(rules)}" if rules else "")
         )
     lines.append(f"buttons ({len(config.buttons)}):")
     for b in config.buttons:

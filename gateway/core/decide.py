@@ -217,6 +217,7 @@ def _order(
         created_at=now,
         hold_until=hold_until,
         gateway=rules.gateway_id,
+        shop=cfg.shop,
     )
     state = replace(
         state,
@@ -411,6 +412,7 @@ def _order_update(state: State, update: OrderUpdate, now: float) -> Decision:
         order_key=update.key,
         state=update.state,
         detail=update.reason,
+        price=update.price,
     )
     actions: list[Action] = [status]
     pattern = LedPattern.QUEUED if update.unreachable else _UPDATE_PATTERNS.get(update.state)

@@ -93,6 +93,28 @@ class InvalidInput:
     reason: str
 
 
+DEFAULT_SHOP = "default"
+"""The name of the one shop a config's single ``commerce:`` section describes."""
+
+
+@dataclass(frozen=True)
+class Price:
+    """What the shop says an order costs, in minor units (cents): money is never a float.
+
+    >>> Price(currency="EUR", total_minor=2798, unit_minor=1399).shown
+    '27.98 EUR'
+    """
+
+    currency: str
+    total_minor: int
+    unit_minor: int | None = None
+
+    @property
+    def shown(self) -> str:
+        """The total as a household reads it (two decimals: every currency we meet)."""
+        return f"{self.total_minor / 100:.2f} {self.currency}"
+
+
 @dataclass(frozen=True)
 class OrderUpdate:
     """The sender learned something about an order (from the shop, or from trying)."""
@@ -105,6 +127,7 @@ class OrderUpdate:
     reason: str | None = None
     unreachable: bool = False  # still queued because the shop cannot be reached
     cancel_refused: bool = False  # the shop said it is too late to cancel this order
+    price: Price | None = None  # what the shop said the order costs, when it said so
 
 
 @dataclass(frozen=True)
@@ -174,6 +197,7 @@ class PlaceOrder:
     created_at: float
     hold_until: float | None = None
     gateway: str = field(kw_only=True)  # the gateway's id, named as the order's source
+    shop: str = field(default=DEFAULT_SHOP, kw_only=True)  # the configured shop it goes to
 
 
 @dataclass(frozen=True)
@@ -231,6 +255,7 @@ class Report:
     state: OrderState | None = None
     detail: str | None = None
     value: float | None = None
+    price: Price | None = None
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.core.events import OrderState
+from gateway.core.events import OrderState, Price
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """The shop has the order. ``replayed``: it was created by an earlier attempt."""
+    """The shop has the order. ``replayed``: it was created by an earlier attempt.
+    ``price``: what the shop said it costs, for shops that say."""
 
     shop_order_id: str
     replayed: bool = False
+    price: Price | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.core.events import DEFAULT_SHOP
+
 
 @dataclass(frozen=True)
 class ProductRules:
@@ -24,6 +26,7 @@ class ProductRules:
     max_per_day: int | None = None  # quantity per rolling 24 h; None = no product cap
     cooldown: float = 0.0  # seconds after an order in which another is absorbed
     confirm_window: float = 0.0  # seconds an order is held, cancellable, before it is sent
+    shop: str = DEFAULT_SHOP  # the configured shop that sells it
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ pure retry policy (:mod:`gateway.core.retry`), applies the change the policy
 returns, and tells the core. The retry *schedule* lives in the database
 (``next_attempt_at``), so a restart keeps it.
 
-Accepted orders are polled every ``commerce.poll_interval`` until delivered or
-cancelled; a requested cancel is sent as soon as the order is at the shop.
+Each order goes to the backend of its shop (``row.shop``, from the config's
+``shops:``); one backend alone is the shop "default". Accepted orders are polled every
+``poll_interval`` of their shop until delivered or cancelled; a requested cancel is
+sent as soon as the order is at the shop.
 
 >>> import tempfile
 >>> from gateway.clock import RealClock
@@ -24,14 +26,22 @@ import logging
 import queue
 import random
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from gateway.clock import Clock
-from gateway.commerce.base import CommerceBackend
-from gateway.config.models import CommerceSection
-from gateway.core.events import OrderState, OrderUpdate
+from gateway.commerce.base import (
+    Accepted,
+    CancelResult,
+    CommerceBackend,
+    Guarantee,
+    Misconfigured,
+    PlaceResult,
+    StatusResult,
+)
+from gateway.core.events import DEFAULT_SHOP, OrderState, OrderUpdate, PlaceOrder
 from gateway.core.keys import short_key
 from gateway.core.retry import (
     Gate,
@@ -48,6 +58,17 @@ from gateway.core.retry import (
 from gateway.outbox.store import OrderRow, OutboxError, Store
 
 log = logging.getLogger(__name__)
+
+
+class ShopTiming(Protocol):
+    """The two settings of a shop section the retry policy needs."""
+
+    @property
+    def poll_interval(self) -> float: ...
+
+    @property
+    def expire_after(self) -> float: ...
+
 
 _REPORTED_MAX = 10_000
 # Requests on the wire at once. Each order keeps its key and its place (claims follow
@@ -67,14 +88,17 @@ class Sender:
     ``on_update`` is called from the sender thread for every state an order reaches
     (``sending`` is internal and not reported); keep it non-blocking (put it on a
     queue). ``on_send(seconds, outcome)`` receives each place-order round trip.
+
+    ``backend`` and ``settings`` are one shop's (the shop "default"), or mappings from
+    shop name to each shop's backend and settings.
     """
 
     def __init__(
         self,
         state_dir: str | Path,
-        backend: CommerceBackend,
+        backend: CommerceBackend | Mapping[str, CommerceBackend],
         clock: Clock,
-        settings: CommerceSection,
+        settings: ShopTiming | Mapping[str, ShopTiming],
         on_update: Callable[[OrderUpdate], None],
         *,
         on_send: Callable[[float, str], None] | None = None,
@@ -82,11 +106,15 @@ class Sender:
         concurrency: int = CONCURRENCY,
     ) -> None:
         self._state_dir = Path(state_dir)
-        self._backend = backend
+        self._backends = dict(backend) if isinstance(backend, Mapping) else {DEFAULT_SHOP: backend}
+        shops = dict(settings) if isinstance(settings, Mapping) else {DEFAULT_SHOP: settings}
+        if set(shops) != set(self._backends):
+            raise ValueError("the sender needs one backend and one settings section per shop")
+        self._policies = {
+            name: RetryPolicy(poll_interval=s.poll_interval, expire_after=s.expire_after)
+            for name, s in shops.items()
+        }
         self._clock = clock
-        self._policy = RetryPolicy(
-            poll_interval=settings.poll_interval, expire_after=settings.expire_after
-        )
         self._on_update = on_update
         self._on_send = on_send
         self._jitter = jitter
@@ -101,6 +129,8 @@ class Sender:
         self._lock = threading.Lock()
         self._inflight: set[str] = set()
         self._store: Store | None = None
+        self._price_lock = threading.Lock()
+        self._price_store: Store | None = None
         self._gate = Gate()
         self._last_latency: float | None = None
         self._reported: dict[str, tuple[OrderState, bool]] = {}
@@ -150,10 +180,11 @@ class Sender:
             return
         # The backend's connections end with the threads that used them (a gateway run
         # in-process, as tests and the demo do, would otherwise leak a socket).
-        try:
-            self._backend.close()
-        except Exception as exc:
-            log.debug("closing the commerce backend failed: %s", exc)
+        for backend in self._backends.values():
+            try:
+                backend.close()
+            except Exception as exc:
+                log.debug("closing the commerce backend failed: %s", exc)
 
     # ------------------------------------------------------------------ dispatching
 
@@ -202,6 +233,9 @@ class Sender:
             with self._lock:
                 _close_quietly(self._store)
                 self._store = None
+            with self._price_lock:
+                _close_quietly(self._price_store)
+                self._price_store = None
 
     def _limit(self) -> int:
         """Requests allowed on the wire now (the lock is held): all the slots once the
@@ -288,45 +322,74 @@ class Sender:
                     self._inflight.discard(job.row.key)
                 self._wake.set()
 
+    def _shop(self, row: OrderRow) -> tuple[CommerceBackend, RetryPolicy]:
+        backend = self._backends.get(row.shop)
+        if backend is None:
+            # The config no longer names the shop this order was committed for: it is
+            # blocked (a rejection would lose it) until the shop is configured again.
+            return _Unconfigured(row.shop), next(iter(self._policies.values()))
+        return backend, self._policies[row.shop]
+
     def _send(self, row: OrderRow) -> None:
         order = _view(row)
+        backend, policy = self._shop(row)
         with self._lock:
-            step = expired(order, self._clock.now(), self._gate, self._policy)
+            step = expired(order, self._clock.now(), self._gate, policy)
             released = 0 if step is None else self._apply(step)
         latency = 0.0
         if step is None:
             started = self._clock.monotonic()
-            result = self._backend.place_order(row.intent)
+            result = backend.place_order(row.intent)
             latency = self._clock.monotonic() - started
             self._last_latency = latency
+            if isinstance(result, Accepted) and result.price is not None:
+                self._record_price(row.key, result)
             with self._lock:
                 # Judged against the gate as it is now: another worker's answer may
                 # have changed it while this request was on the wire.
                 step = next_step(
-                    order, result, self._clock.now(), self._gate, self._policy, self._jitter()
+                    order, result, self._clock.now(), self._gate, policy, self._jitter()
                 )
                 released = self._apply(step)
+        if isinstance(result, Accepted) and result.price is not None and step.update is not None:
+            step = replace(step, update=replace(step.update, price=result.price))
         self._tell(step, released)
         if self._on_send is not None and step.outcome is not None and step.outcome != "expired":
             self._on_send(latency, step.outcome)
 
     def _follow_up(self, row: OrderRow) -> None:
         order = _view(row)
+        backend, policy = self._shop(row)
         if row.shop_order_id is None:  # cannot happen through Accept; never spin on it
             with self._lock:
-                step = no_shop_id(order, self._clock.now(), self._gate, self._policy)
+                step = no_shop_id(order, self._clock.now(), self._gate, policy)
                 released = self._apply(step)
         elif row.cancel_requested:
-            cancelled = self._backend.cancel_order(row.shop_order_id)
+            cancelled = backend.cancel_order(row.shop_order_id)
             with self._lock:
-                step = after_cancel(order, cancelled, self._clock.now(), self._gate, self._policy)
+                step = after_cancel(order, cancelled, self._clock.now(), self._gate, policy)
                 released = self._apply(step)
         else:
-            status = self._backend.get_order(row.shop_order_id)
+            status = backend.get_order(row.shop_order_id)
             with self._lock:
-                step = after_status(order, status, self._clock.now(), self._gate, self._policy)
+                step = after_status(order, status, self._clock.now(), self._gate, policy)
                 released = self._apply(step)
+        if row.price is not None and step.update is not None:
+            step = replace(step, update=replace(step.update, price=row.price))
         self._tell(step, released)
+
+    def _record_price(self, key: str, accepted: Accepted) -> None:
+        """Keep what the shop said the order costs, for status and later reports.
+
+        On a connection of its own: the write must not lengthen the hold on the
+        shared one, where the other workers wait to record and report their answers.
+        Losing it (a crash right now) loses only what is shown: a replay brings it back.
+        """
+        assert accepted.price is not None
+        with self._price_lock:
+            if self._price_store is None:
+                self._price_store = Store.open(self._state_dir, durable=False)
+            self._price_store.record_price(key, accepted.price)
 
     def _apply(self, step: Step) -> int:
         """Write the step (the lock is held). Returns how many blocked orders it freed."""
@@ -365,6 +428,30 @@ class Sender:
             self._on_update(update)
         except Exception:
             log.exception("sender: the order-update callback failed for %s", short_key(update.key))
+
+
+class _Unconfigured:
+    """The backend of a shop the config no longer names: every call is Misconfigured."""
+
+    guarantee = Guarantee.NATIVE_KEYS  # never talks to anyone: promises nothing more
+
+    def __init__(self, shop: str) -> None:
+        self._reason = (
+            f"no shop named {shop!r} is configured — add it under shops: again, or drop the "
+            "order with 'reorder-gateway queue drop'"
+        )
+
+    def place_order(self, intent: PlaceOrder) -> PlaceResult:
+        return Misconfigured(self._reason)
+
+    def get_order(self, shop_order_id: str) -> StatusResult:
+        return Misconfigured(self._reason)
+
+    def cancel_order(self, shop_order_id: str) -> CancelResult:
+        return Misconfigured(self._reason)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)

@@ -315,7 +315,7 @@ class Observability:
             updated_at=self._wall.now(),
             mqtt_url=cfg.mqtt.url,
             mqtt_connected=connected,
-            shop_url=cfg.commerce.base_url,
+            shop_url=", ".join(shop.location for shop in cfg.all_shops.values()),
             shop_reachable=reachable,
             last_send_seconds=self._sender.last_send_latency,
             metrics_url=self.server.url if running else None,

@@ -214,9 +214,10 @@ def _orders_lines(open_orders: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = ["open orders:"]
     for o in open_orders:
         error = f"  last error: {o['last_error']}" if o.get("last_error") else ""
+        total = f"  total {o['total']}" if o.get("total") else ""
         lines.append(
             f"  {o['product']:<14} {o['state']:<9} order {o['order']}  since {o['created_at']}"
-            f"{error}"
+            f"{total}{error}"
         )
     return lines
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Self
 
-from gateway.core.events import OrderState
+from gateway.core.events import DEFAULT_SHOP, OrderState
 from gateway.errors import (
     OutboxMissingError,
     OutboxUnavailableError,
@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS orders (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     key              TEXT    NOT NULL UNIQUE,
     gateway          TEXT    NOT NULL,
+    -- the configured shop (config ``shops:``) the sender places it with
+    shop             TEXT    NOT NULL,
     product          TEXT    NOT NULL,
     sku              TEXT    NOT NULL,
     quantity         INTEGER NOT NULL,
@@ -69,7 +71,11 @@ CREATE TABLE IF NOT EXISTS orders (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     hold_until       REAL,
     created_at       REAL    NOT NULL,
-    updated_at       REAL    NOT NULL
+    updated_at       REAL    NOT NULL,
+    -- what the shop said the order costs (minor units), for shops that say
+    price_currency   TEXT,
+    price_total      INTEGER,
+    price_unit       INTEGER
 )"""
 
 # seq is SQLite's rowid (AUTOINCREMENT: never reused, so it is a true arrival order);
@@ -107,21 +113,23 @@ CREATE TABLE IF NOT EXISTS episodes (
 
 # Version 1 stored the Reorder API's request body instead of the intent. Its
 # source.gateway is the one field the other columns did not hold; the body itself is
-# rebuilt from the intent byte for byte (same fields, same formatting).
+# rebuilt from the intent byte for byte (same fields, same formatting). Version 1
+# knew one shop, the single ``commerce:`` section: its orders go to DEFAULT_SHOP.
 _V1_TO_V2 = (
     _ORDERS.replace("IF NOT EXISTS orders", "orders_v2")  # noqa: S608  (constants only)
-    + """;
-INSERT INTO orders_v2 (seq, key, gateway, product, sku, quantity, device, trigger,
+    + f""";
+INSERT INTO orders_v2 (seq, key, gateway, shop, product, sku, quantity, device, trigger,
     event_id, state, attempts, next_attempt_at, last_error, shop_order_id,
     cancel_requested, hold_until, created_at, updated_at)
-  SELECT seq, key, coalesce(json_extract(body, '$.source.gateway'), ''), product, sku,
-    quantity, device, trigger, event_id, state, attempts, next_attempt_at, last_error,
-    shop_order_id, cancel_requested, hold_until, created_at, updated_at FROM orders;
+  SELECT seq, key, coalesce(json_extract(body, '$.source.gateway'), ''), '{DEFAULT_SHOP}',
+    product, sku, quantity, device, trigger, event_id, state, attempts, next_attempt_at,
+    last_error, shop_order_id, cancel_requested, hold_until, created_at, updated_at
+  FROM orders;
 DROP TABLE orders;
 ALTER TABLE orders_v2 RENAME TO orders;
 CREATE INDEX IF NOT EXISTS orders_due ON orders (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS orders_created ON orders (created_at);
-"""
+"""  # noqa: S608  (constants only)
 )
 
 

@@ -28,6 +28,7 @@ from gateway.core.events import (
     CancelOrder,
     OrderState,
     PlaceOrder,
+    Price,
     ReleaseHeld,
     RememberAction,
     RememberEvent,
@@ -173,12 +174,13 @@ class Store(SenderClaims):
     def _place(c: sqlite3.Connection, intent: PlaceOrder, tally: _Tally) -> None:
         held = intent.hold_until is not None
         cursor = c.execute(
-            "INSERT OR IGNORE INTO orders (key, gateway, product, sku, quantity, device, "
+            "INSERT OR IGNORE INTO orders (key, gateway, shop, product, sku, quantity, device, "
             "trigger, event_id, state, attempts, next_attempt_at, hold_until, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
             (
                 intent.key,
                 intent.gateway,
+                intent.shop,
                 intent.product,
                 intent.sku,
                 intent.quantity,
@@ -232,6 +234,15 @@ class Store(SenderClaims):
         )
         if cursor.rowcount:
             tally.released.append(key)
+
+    def record_price(self, key: str, price: Price) -> None:
+        """What the shop said the order costs (its accept answer), for status and reports."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE orders SET price_currency = ?, price_total = ?, price_unit = ? "
+                "WHERE key = ?",
+                (price.currency, price.total_minor, price.unit_minor, key),
+            )
 
     # ------------------------------------------------------------------ maintenance
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.clock import rfc3339
-from gateway.core.events import Episode, OrderState, PlaceOrder, Trigger
+from gateway.core.events import Episode, OrderState, PlaceOrder, Price, Trigger
 from gateway.core.keys import short_key
 from gateway.errors import OutboxError
 from gateway.outbox.schema import (
@@ -29,9 +29,9 @@ from gateway.outbox.schema import (
 )
 
 COLUMNS = (
-    "key, seq, gateway, product, sku, quantity, device, trigger, event_id, state, attempts, "
-    "next_attempt_at, last_error, shop_order_id, cancel_requested, hold_until, "
-    "created_at, updated_at"
+    "key, seq, gateway, shop, product, sku, quantity, device, trigger, event_id, state, "
+    "attempts, next_attempt_at, last_error, shop_order_id, cancel_requested, hold_until, "
+    "created_at, updated_at, price_currency, price_total, price_unit"
 )
 
 
@@ -57,6 +57,8 @@ class OrderRow:
     hold_until: float | None
     created_at: float
     updated_at: float
+    shop: str
+    price: Price | None = None
 
     @property
     def intent(self) -> PlaceOrder:
@@ -73,6 +75,7 @@ class OrderRow:
             created_at=self.created_at,
             hold_until=self.hold_until,
             gateway=self.gateway,
+            shop=self.shop,
         )
 
 
@@ -96,7 +99,15 @@ def order_row(values: sqlite3.Row) -> OrderRow:
         hold_until=values["hold_until"],
         created_at=values["created_at"],
         updated_at=values["updated_at"],
+        shop=values["shop"],
+        price=_price(values),
     )
+
+
+def _price(values: sqlite3.Row) -> Price | None:
+    if values["price_currency"] is None or values["price_total"] is None:
+        return None
+    return Price(values["price_currency"], values["price_total"], values["price_unit"])
 
 
 class OrderViews(Connection):
@@ -205,6 +216,8 @@ def read_outbox(views: OrderViews, now: float) -> OutboxSnapshot:
             "created_at": rfc3339(r.created_at),
             "attempts": r.attempts,
             "last_error": r.last_error,
+            "shop": r.shop,
+            **({"total": r.price.shown} if r.price is not None else {}),
         }
         for r in views.open_orders()
     ]

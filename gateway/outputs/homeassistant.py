@@ -259,6 +259,7 @@ class HomeAssistantBridge:
         self._lock = threading.Lock()
         self._last: dict[str, bytes] = {}  # topic -> last payload (skip repeats)
         self._last_order: dict[str, float] = {}
+        self._last_total: dict[str, str] = {}  # product -> what its last order cost
         self._readings: dict[str, tuple[float, float | None]] = {}  # name -> (value, at)
         self._low: dict[str, bool] = {}
         # While homeassistant.json is rebuilt from the broker: the filters the link
@@ -429,6 +430,8 @@ class HomeAssistantBridge:
 
     def on_report(self, report: Report) -> None:
         with self._lock:
+            if report.price is not None and report.product is not None:
+                self._last_total[report.product] = report.price.shown
             topic = self._topics.get(f"button/{report.device}")
             if topic is not None:
                 self._put(topic, report_json(report))
@@ -466,6 +469,7 @@ class HomeAssistantBridge:
                         "state": best[0],
                         "order": best[1],
                         "last_order": None if last is None else rfc3339(last),
+                        "last_total": self._last_total.get(product),
                     },
                 )
 

@@ -42,9 +42,20 @@ def report_json(report: Report) -> dict[str, object]:
         "state": report.state.value if report.state else None,
         "detail": report.detail,
         "value": report.value,
+        "price": _price_json(report),
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body
+
+
+def _price_json(report: Report) -> dict[str, object] | None:
+    price = report.price
+    if price is None:
+        return None
+    found: dict[str, object] = {"currency": price.currency, "total_cents": price.total_minor}
+    if price.unit_minor is not None:
+        found["unit_price_cents"] = price.unit_minor
+    return found
 
 
 def report_payload(report: Report) -> bytes:
@@ -66,6 +77,8 @@ def describe(report: Report) -> str:
         parts.append(f"event {report.event_id}")
     if report.order_key and report.outcome is not Outcome.ORDER_STATUS:
         parts.append(f"order {short_key(report.order_key)}")
+    if report.price is not None:
+        parts.append(f"total {report.price.shown}")
     if report.detail:
         parts.append(f"— {report.detail}")
     return " ".join(parts)

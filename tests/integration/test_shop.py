@@ -83,7 +83,20 @@ def test_new_order_is_201_and_a_retry_replays_the_same_body(
     assert body["id"].startswith("ord_")
     assert body["status"] == "accepted"
     assert body["source"]["event_id"] == "evt-1"
-    assert set(body) == {"id", "status", "sku", "quantity", "source", "created_at"}
+    assert set(body) == {
+        "id",
+        "status",
+        "sku",
+        "quantity",
+        "source",
+        "created_at",
+        "currency",
+        "unit_price_cents",
+        "total_cents",
+    }
+    # The catalog's price: the gateway shows the household what the order cost.
+    assert body["currency"] == "EUR"
+    assert body["total_cents"] == body["unit_price_cents"] * body["quantity"] > 0
 
     again = post(client, "k-1", order_body("evt-1"))
     assert again.status_code == 200

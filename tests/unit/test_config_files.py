@@ -21,6 +21,7 @@ from gateway.config.models import (
     MqttSection,
     ProductConfig,
     SensorConfig,
+    WebhookSection,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,8 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "buttons": ButtonConfig,
     "sensors": SensorConfig,
 }
+# Sections the example shows commented out, as the alternative to one above.
+ALTERNATIVE_SECTIONS: dict[str, type[BaseModel]] = {"shops": WebhookSection}
 
 
 @pytest.fixture
@@ -137,7 +140,19 @@ def test_the_example_documents_every_option(section: str) -> None:
 
 
 def test_the_example_names_every_section_of_the_model() -> None:
-    assert sorted(SECTIONS) == _fields(Config)
+    assert sorted([*SECTIONS, *ALTERNATIVE_SECTIONS]) == _fields(Config)
+
+
+@pytest.mark.parametrize("section", sorted(ALTERNATIVE_SECTIONS))
+def test_the_example_documents_every_option_of_the_alternatives(section: str) -> None:
+    text = (ROOT / "config/gateway.example.yaml").read_text()
+    assert re.search(rf"^# {section}:", text, re.MULTILINE)
+    missing = [
+        key
+        for key in _fields(ALTERNATIVE_SECTIONS[section])
+        if not re.search(rf"^#\s*{key}:", text, re.MULTILINE)
+    ]
+    assert missing == []
 
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))

@@ -1,0 +1,237 @@
+"""The signed webhook: each order POSTed as JSON to any URL (n8n, Node-RED, a shop's
+own endpoint), see docs/shops/webhook.md.
+
+The body is the same bytes for the same intent. Every attempt carries the order's
+``Idempotency-Key`` and a signature header over ``"<timestamp>.<body>"``::
+
+    Reorder-Signature: t=1767225600,v1=<hex HMAC-SHA256 with the shared secret>
+
+The timestamp is the attempt's, so a receiver can refuse a request older than its
+window (a replayed capture) while a genuine retry, signed anew, still passes.
+
+A receiver knows nothing of our retries: a lost answer makes the gateway send the
+same order again under the same key. This is **at-least-once with a key**; the
+receiver must act once per key.
+
+>>> from gateway.config.models import WebhookSection
+>>> hook = WebhookCommerce(WebhookSection(adapter="webhook",
+...     url="http://127.0.0.1:1/hook", secret="s" * 32))
+>>> hook.guarantee.value
+'at-least-once with a key'
+>>> hook.close()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from gateway.clock import RealClock, rfc3339
+from gateway.commerce.base import (
+    Accepted,
+    CancelResult,
+    Guarantee,
+    PlaceResult,
+    Status,
+    StatusResult,
+    TooLate,
+)
+from gateway.commerce.wire import (
+    WIRE_ERRORS,
+    classify,
+    make_client,
+    price_from,
+    send,
+    tls_setting,
+)
+from gateway.config.models import WebhookSection
+from gateway.core.events import OrderState, PlaceOrder
+from gateway.errors import CommerceConfigError, UnreadableResponseError
+
+__all__ = ["WebhookCommerce", "signature", "webhook_body"]
+
+_MAX_ID = 200
+
+
+def webhook_body(intent: PlaceOrder) -> bytes:
+    """The order as the receiver gets it: compact JSON, sorted keys, so the same
+    intent always gives the same bytes.
+
+    >>> from gateway.core.events import PlaceOrder
+    >>> intent = PlaceOrder(key="rg1_x", product="soap", sku="SKU-1", quantity=2,
+    ...     device="laundry", trigger="press", event_id="e1", created_at=0.0, gateway="gw")
+    >>> webhook_body(intent)[:32]
+    b'{"created_at":"1970-01-01T00:00:'
+    """
+    document = {
+        "idempotency_key": intent.key,
+        "product": intent.product,
+        "sku": intent.sku,
+        "quantity": intent.quantity,
+        "source": {
+            "gateway": intent.gateway,
+            "device": intent.device,
+            "trigger": intent.trigger,
+            "event_id": intent.event_id,
+        },
+        "created_at": rfc3339(intent.created_at),
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def signature(secret: bytes, timestamp: int, body: bytes) -> str:
+    """The signature header's value: ``t=<unix seconds>,v1=<hex HMAC-SHA256>`` over
+    ``b"<timestamp>." + body``.
+
+    >>> signature(b"k" * 32, 1767225600, b"{}")[:13]
+    't=1767225600,'
+    """
+    mac = hmac.new(secret, str(timestamp).encode("ascii") + b"." + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+class _Secret:
+    """The shared secret, from the config or a file re-read when it changes (a
+    rotated secret takes effect without a restart). Never logged."""
+
+    def __init__(self, settings: WebhookSection, setting: str) -> None:
+        self._fixed = settings.secret.get_secret_value().encode() if settings.secret else None
+        self._file = Path(settings.secret_file) if settings.secret_file else None
+        self._setting = setting
+        self._cached: tuple[int, bytes] | None = None
+        self._lock = threading.Lock()
+
+    def value(self) -> bytes:
+        if self._file is None:
+            if self._fixed is None:
+                raise CommerceConfigError(
+                    f"{self._setting} has no secret — set {self._setting}.secret_file"
+                )
+            return self._fixed
+        with self._lock:
+            try:
+                mtime = self._file.stat().st_mtime_ns
+                if self._cached is None or self._cached[0] != mtime:
+                    text = self._file.read_text(encoding="utf-8").strip()
+                    self._cached = (mtime, text.encode())
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CommerceConfigError(
+                    f"cannot read {self._setting}.secret_file {self._file}: "
+                    f"{exc.__class__.__name__}"
+                ) from exc
+            return self._cached[1]
+
+
+class WebhookCommerce:
+    """POSTs each order, signed, to ``url``. What the gateway does after a 2xx:
+
+    * the order is **accepted**, with the receiver's ``id`` if its JSON answer has
+      one (else the idempotency key), and its ``currency`` / ``total_cents`` if given;
+    * a webhook has no status to ask: once ``delivered_after`` has passed the order
+      counts as **delivered** (handed over), which frees ``one_open_order``;
+    * a webhook cannot be asked to cancel: a cancel after the hand-over is refused
+      (too late) — a held or queued order is still cancelled locally by the core.
+
+    >>> from gateway.config.models import WebhookSection
+    >>> s = WebhookSection(adapter="webhook", url="http://127.0.0.1:1/hook", secret="s" * 32)
+    >>> with WebhookCommerce(s) as hook:
+    ...     hook.get_order("ord_1").state.value
+    'delivered'
+    """
+
+    guarantee = Guarantee.AT_LEAST_ONCE
+
+    def __init__(
+        self,
+        settings: WebhookSection,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        wall_clock: Callable[[], float] | None = None,
+        setting: str = "shops.webhook",
+    ) -> None:
+        self.url = settings.url
+        self._setting = setting
+        self._header = settings.signature_header
+        self._secret = _Secret(settings, setting)
+        self._wall_clock = wall_clock or RealClock().now
+        self._client = make_client(
+            timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout,
+            verify=tls_setting(settings.verify_tls, settings.ca_file, setting),
+            transport=transport,
+        )
+
+    def __enter__(self) -> WebhookCommerce:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def place_order(self, intent: PlaceOrder) -> PlaceResult:
+        body = webhook_body(intent)
+        try:
+            headers = {
+                "Content-Type": "application/json",
+                "Idempotency-Key": intent.key,
+                self._header: signature(self._secret.value(), int(self._wall_clock()), body),
+            }
+            response = send(
+                self._client,
+                "POST",
+                self.url,
+                "webhook",
+                headers=headers,
+                body=body,
+                wall_clock=self._wall_clock,
+            )
+            document = _optional_json(response)
+            return Accepted(
+                shop_order_id=_receiver_id(document) or intent.key,
+                replayed=response.headers.get("Idempotent-Replayed", "").lower() == "true",
+                price=price_from(document),
+            )
+        except WIRE_ERRORS as exc:
+            return classify(exc, url_setting=f"{self._setting}.url")
+
+    def get_order(self, shop_order_id: str) -> StatusResult:
+        # Nothing to ask: the receiver took the order, and we see no further.
+        return Status(shop_order_id=shop_order_id, state=OrderState.DELIVERED)
+
+    def cancel_order(self, shop_order_id: str) -> CancelResult:
+        return TooLate(
+            "a webhook cannot recall an order it handed over — cancel it where the receiver put it"
+        )
+
+
+def _optional_json(response: httpx.Response) -> dict[str, object]:
+    """A receiver may answer with an empty body or plain text (n8n's default); only a
+    JSON object can tell us an id or a price."""
+    if not response.content:
+        return {}
+    try:
+        document = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _receiver_id(document: dict[str, object]) -> str | None:
+    found = document.get("id")
+    if isinstance(found, int) and not isinstance(found, bool):
+        found = str(found)
+    if not isinstance(found, str) or not found.strip():
+        return None
+    if len(found) > _MAX_ID:
+        raise UnreadableResponseError(f"the receiver's order id is {len(found)} characters long")
+    return found
