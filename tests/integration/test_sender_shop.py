@@ -91,7 +91,14 @@ class Gateway:
 def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     made: list[Gateway] = []
 
-    def make(url: str, token: str | None = None, *, scale: float = 1.0, **knobs: Any) -> Gateway:
+    def make(
+        url: str,
+        token: str | None = None,
+        *,
+        scale: float = 1.0,
+        concurrency: int = 4,
+        **knobs: Any,
+    ) -> Gateway:
         settings = CommerceSection(
             base_url=url,
             token=token,
@@ -109,6 +116,7 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
             settings,
             updates.put,
             on_send=lambda _latency, outcome: sends.append((clock.now(), outcome)),
+            concurrency=concurrency,
         )
         gw = Gateway(state_dir, clock, settings, Store.open(state_dir), sender, backend)
         gw.updates, gw.sends = updates, sends
@@ -141,7 +149,9 @@ def test_orders_are_accepted_and_followed_to_delivery(tmp_path: Path, make_gatew
         tmp_path / "s.db", token="tok", clock=clock, ship_after="5m", deliver_after="15m"
     ).start()
     try:
-        gw = make_gateway(shop.url, "tok", scale=1200.0, poll_interval="2m")
+        # One request at a time: then the answers, too, come in commit order. (With
+        # requests overlapping, claims keep that order but answers may cross.)
+        gw = make_gateway(shop.url, "tok", scale=1200.0, poll_interval="2m", concurrency=1)
         keys = [gw.order(f"e{n}") for n in range(3)]
         for key in keys:
             gw.wait_state(key, OrderState.DELIVERED)
