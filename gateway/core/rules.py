@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.core.forecast import ForecastRules
+
 
 @dataclass(frozen=True)
 class ProductRules:
@@ -24,6 +26,8 @@ class ProductRules:
     max_per_day: int | None = None  # quantity per rolling 24 h; None = no product cap
     cooldown: float = 0.0  # seconds after an order in which another is absorbed
     confirm_window: float = 0.0  # seconds an order is held, cancellable, before it is sent
+    lead_time: float = 2 * 86_400.0  # accepted -> delivered until the shop's history says
+    order_when_due: bool = False  # a button-only product orders itself when it is due
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class SensorRules:
     rearm_above: float
     settle: float = 60.0
     stale_after: float = 3600.0
+    forecast: ForecastRules | None = None  # None: the threshold alone orders
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
