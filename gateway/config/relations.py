@@ -67,6 +67,7 @@ def check_relations(report: ConfigReport, data: dict[str, Any]) -> None:
                         pins.append((report.doc.value_at((*base, key)), pin, (*base, key), what))
             _check_profile(report, entry, base, role)
     _check_pins(report, pins)
+    _check_order_when_due(report, data)
 
 
 def _check_product(
@@ -161,3 +162,19 @@ def _check_pins(
             )
         else:
             first[pin] = (what, line)
+
+
+def _check_order_when_due(report: ConfigReport, data: dict[str, Any]) -> None:
+    """``order_when_due`` is for products with only a button: a sensor's product is
+    ordered by its threshold and forecast."""
+    products = data.get("products")
+    if not isinstance(products, dict):
+        return
+    sensed = {e.get("product"): e.get("name") for _, e in _entries(data, "sensors")}
+    for name, product in products.items():
+        if isinstance(product, dict) and product.get("order_when_due") is True and name in sensed:
+            report.value_error(
+                ("products", name, "order_when_due"),
+                f"'{name}' has the sensor '{sensed[name]}', which orders it by its threshold "
+                "and forecast — remove order_when_due, or add forecast: to the sensor",
+            )

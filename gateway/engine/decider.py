@@ -48,6 +48,7 @@ from gateway.core.events import (
     RememberEvent,
     Report,
     SaveEpisode,
+    SaveLearned,
     SensorReading,
     Tick,
 )
@@ -59,7 +60,7 @@ from gateway.outputs.reports import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
-_DURABLE = (PlaceOrder, ReleaseHeld, CancelOrder, RememberEvent, SaveEpisode)
+_DURABLE = (PlaceOrder, ReleaseHeld, CancelOrder, RememberEvent, SaveEpisode, SaveLearned)
 _RESYNC_EVERY = 30.0  # real seconds: pick up `queue retry/drop` done from the CLI
 _PRUNE_EVERY = 3600.0  # clock seconds (divided by the time scale in real time)
 _COMMIT_BACKOFF_MAX = 30.0
@@ -126,7 +127,15 @@ def load_state(store: Store, now: float) -> State:
         for r in store.orders_since(now - DAY)
         if r.state.was_bought
     )
-    return State(open_orders=open_orders, placed=placed, episodes=store.episodes())
+    learned = store.learned()
+    return State(
+        open_orders=open_orders,
+        placed=placed,
+        episodes=store.episodes(),
+        usage=learned.usage,
+        leads=learned.leads,
+        intervals=learned.intervals,
+    )
 
 
 class Core:
