@@ -102,8 +102,8 @@ def render_svg(
         for t in s.orders:
             x, y = x_of(t), y0 + 7
             out.append(
-                f'<path d="M{x - 4:.1f},{y + 4:.1f} L{x + 4:.1f},{y + 4:.1f} L{x:.1f},{y - 4:.1f} Z"'
-                ' fill="#2a8a2a"/>'
+                f'<path d="M{x - 4:.1f},{y + 4:.1f} L{x + 4:.1f},{y + 4:.1f} '
+                f'L{x:.1f},{y - 4:.1f} Z" fill="#2a8a2a"/>'
             )
         for t in s.deliveries:
             out.append(f'<circle cx="{x_of(t):.1f}" cy="{y0 + 18}" r="3" fill="#a05a00"/>')

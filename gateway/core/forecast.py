@@ -40,6 +40,7 @@ _RATE_ALPHA = 0.3  # per weekday: about the last three weeks of that weekday cou
 _RECENT_ALPHA = 0.25  # all days: the last week or so
 _LEAD_ALPHA_FLOOR = 0.2
 _PRIOR_WEIGHT = 2.0  # the configured lead time counts as this many deliveries
+_PEAK_FADE = 0.5 ** (1 / 60)  # per day: a surge is remembered for a couple of months
 
 
 def weekday(day: int) -> int:
@@ -89,6 +90,9 @@ class Usage:
     rates: tuple[float | None, ...] = (None,) * _WEEK  # use per day, per weekday
     sq: tuple[float, ...] = (0.0,) * _WEEK  # mean squared deviation, per weekday
     recent: float | None = None  # use per day over the last week or so, all weekdays
+    # The largest squared deviation of a day from its weekday's rate, fading with a
+    # half-life of two months: guests came once, they may come again.
+    peak_sq: float = 0.0
     days_learned: int = 0
     episode_start: float | None = None  # last refill (or first reading)
     ordered_episode: float | None = None  # episode_start of the last forecast order
@@ -105,7 +109,8 @@ class Usage:
         return max(base, self.recent or 0.0)
 
     def variance_on(self, day: int) -> float:
-        return self.sq[weekday(day)] if self.rates[weekday(day)] is not None else max(self.sq)
+        usual = self.sq[weekday(day)] if self.rates[weekday(day)] is not None else max(self.sq)
+        return max(usual, self.peak_sq)
 
 
 def observe(usage: Usage, value: float, now: float, rules: ForecastRules) -> Usage:
@@ -154,14 +159,21 @@ def _close_day(usage: Usage, day: int, rules: ForecastRules) -> Usage:
     wd = weekday(day)
     rates, sq = list(usage.rates), list(usage.sq)
     before = rates[wd]
+    peak = usage.peak_sq * _PEAK_FADE
     if before is None:
         rates[wd] = used
     else:
         rates[wd] = before + _RATE_ALPHA * (used - before)
         sq[wd] = sq[wd] + _RATE_ALPHA * ((used - before) ** 2 - sq[wd])
+        peak = max(peak, (used - before) ** 2)
     recent = used if usage.recent is None else usage.recent + _RECENT_ALPHA * (used - usage.recent)
     return replace(
-        usage, rates=tuple(rates), sq=tuple(sq), recent=recent, days_learned=usage.days_learned + 1
+        usage,
+        rates=tuple(rates),
+        sq=tuple(sq),
+        recent=recent,
+        peak_sq=peak,
+        days_learned=usage.days_learned + 1,
     )
 
 
