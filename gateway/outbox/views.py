@@ -218,6 +218,21 @@ class OutboxSnapshot:
     oldest_queued_age: float | None
     by_state: Mapping[str, int]
     open_orders: Sequence[Mapping[str, object]]
+    # Forecasting: per sensor the projected empty time last told, per button-only
+    # product when it is usually due (sorted by name).
+    forecasts: Sequence[Mapping[str, object]] = ()
+
+
+def _forecasts(learned: Learned) -> list[Mapping[str, object]]:
+    shown: list[Mapping[str, object]] = []
+    for name, usage in sorted(learned.usage.items()):
+        if usage.told_empty_at is not None:
+            shown.append({"sensor": name, "runs_out": rfc3339(usage.told_empty_at)})
+    for product, interval in sorted(learned.intervals.items()):
+        due = interval.due_at()
+        if due is not None:
+            shown.append({"product": product, "due": rfc3339(due)})
+    return shown
 
 
 def read_outbox(views: OrderViews, now: float) -> OutboxSnapshot:
@@ -238,6 +253,7 @@ def read_outbox(views: OrderViews, now: float) -> OutboxSnapshot:
         oldest_queued_age=views.oldest_queued_age(now),
         by_state={s.value: n for s, n in views.count_by_state().items()},
         open_orders=open_orders,
+        forecasts=_forecasts(views.learned()),
     )
 
 

@@ -36,13 +36,14 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from gateway import __version__
 from gateway.clock import rfc3339
 from gateway.config.models import Config
 from gateway.core.decide import State
-from gateway.core.events import OrderState, Report
+from gateway.core.events import OrderState, Outcome, Report
 from gateway.outputs.files import write_private
 from gateway.outputs.reports import report_json, short_key
 from gateway.outputs.topics import GatewayTopics
@@ -152,6 +153,15 @@ def discovery_configs(config: Config) -> dict[str, dict[str, object]]:
             value_template="{{ value_json.value }}",
             **fields,
         )
+        if s.forecast is not None:
+            entity(
+                "sensor",
+                f"sensor_{s.name}_runs_out",
+                f"{s.name} runs out",
+                state_topic=topic,
+                value_template="{{ value_json.runs_out | default('unknown') }}",
+                icon="mdi:calendar-alert",
+            )
         entity(
             "binary_sensor",
             f"sensor_{s.name}_low",
@@ -212,6 +222,7 @@ class HomeAssistantBridge:
         self._last_order: dict[str, float] = {}
         self._readings: dict[str, tuple[float, float | None]] = {}  # name -> (value, at)
         self._low: dict[str, bool] = {}
+        self._runs_out: dict[str, str] = {}  # sensor -> weekday it is projected to run out
 
     # ------------------------------------------------------------------ discovery
 
@@ -293,6 +304,10 @@ class HomeAssistantBridge:
 
     def on_report(self, report: Report) -> None:
         with self._lock:
+            if report.outcome is Outcome.FORECAST and report.value is not None:
+                # "Thursday": the day the forecast says it runs out, in local time.
+                self._runs_out[report.device] = datetime.fromtimestamp(report.value).strftime("%A")
+                self._put_sensor(report.device)
             topic = self._topics.get(f"button/{report.device}")
             if topic is not None:
                 self._put(topic, report_json(report))
@@ -343,4 +358,6 @@ class HomeAssistantBridge:
             "low": self._low.get(name, False),
             "at": None if at is None else rfc3339(at),
         }
+        if name in self._runs_out:
+            body["runs_out"] = self._runs_out[name]
         self._put(topic, body)
