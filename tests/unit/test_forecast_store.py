@@ -3,15 +3,22 @@ its settings are checked with located errors."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from gateway.clock import rfc3339
 from gateway.config.load import ConfigError, load_config
-from gateway.core.events import SaveLearned
+from gateway.config.models import Config
+from gateway.core.events import Outcome, Report, SaveLearned
 from gateway.core.forecast import DAY, Interval, LeadTime, Usage
 from gateway.engine.decider import load_state
+from gateway.ops.status import render_status, status_document
 from gateway.outbox.store import Store
+from gateway.outbox.views import StateReader
+from gateway.outputs.homeassistant import HomeAssistantBridge, discovery_configs
 
 T0 = 1_800_000_000.0
 
@@ -111,3 +118,61 @@ def test_order_when_due_is_refused_for_a_product_with_a_sensor(tmp_path: Path) -
     )
     (message,) = _messages(tmp_path, text)
     assert message.startswith("9:21: products.coffee.order_when_due: 'coffee' has the sensor")
+
+
+def _config(forecast: bool) -> Config:
+    sensor: dict[str, object] = {
+        "name": "scale",
+        "product": "coffee",
+        "mqtt": "kitchen/scale",
+        "value": "grams",
+        "unit": "g",
+        "reorder_below": 100,
+        "rearm_above": 300,
+    }
+    if forecast:
+        sensor["forecast"] = {"service_level": "99%"}
+    return Config.model_validate(
+        {
+            "gateway": {"id": "home"},
+            "commerce": {"base_url": "http://127.0.0.1/api"},
+            "products": {"coffee": {"sku": "C"}},
+            "sensors": [sensor],
+        }
+    )
+
+
+def test_status_shows_when_a_sensor_runs_out_and_when_a_product_is_due(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    empty = 1_800_345_600.0  # 2027-01-19T...
+    store.commit(
+        [
+            SaveLearned("usage", "scale", Usage(level=300.0, told_empty_at=empty)),
+            SaveLearned("interval", "tea", Interval(last=T0, mean=10 * DAY, n=2)),
+        ],
+        now=T0,
+    )
+    store.close()
+    reader = StateReader(tmp_path)
+    doc = status_document("home", reader.snapshot(T0))
+    reader.close()
+    assert doc["forecasts"] == [
+        {"sensor": "scale", "runs_out": rfc3339(empty)},
+        {"product": "tea", "due": rfc3339(T0 + 10 * DAY)},
+    ]
+    text = render_status(doc, T0)
+    assert f"scale runs out {rfc3339(empty)}" in text
+    assert f"tea due {rfc3339(T0 + 10 * DAY)}" in text
+
+
+def test_home_assistant_gets_a_runs_out_sensor_with_the_weekday(tmp_path: Path) -> None:
+    assert not [t for t in discovery_configs(_config(False)) if "runs_out" in t]
+    config = _config(True)
+    (topic,) = [t for t in discovery_configs(config) if "runs_out" in t]
+    assert discovery_configs(config)[topic]["name"] == "scale runs out"
+    sent: list[tuple[str, bytes]] = []
+    bridge = HomeAssistantBridge(config, tmp_path, lambda t, p: sent.append((t, p)))
+    empty = 1_800_345_600.0
+    bridge.on_report(Report(Outcome.FORECAST, "scale", T0, "coffee", value=empty))
+    body = json.loads(sent[-1][1])
+    assert body["runs_out"] == datetime.fromtimestamp(empty).strftime("%A")
