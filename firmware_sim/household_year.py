@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 DAY = 86_400.0
 YEAR_DAYS = 365
 # 2027-01-04 00:00 UTC, a Monday: the year begins with a week.
-YEAR_START = 1_798_934_400.0
+YEAR_START = 1_799_020_800.0
 
 
 @dataclass(frozen=True)

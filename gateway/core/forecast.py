@@ -134,22 +134,28 @@ def _settle(usage: Usage, level: float, at: float, rules: ForecastRules) -> Usag
         return replace(usage, level=level, level_at=at, suspect=None, episode_start=at)
     if usage.level - level > rules.refill_jump and usage.suspect is None:
         return replace(usage, suspect=level)
-    used = usage.level - level
-    return _count(replace(usage, suspect=None, level=level, level_at=at), used, at, rules)
+    used, since = usage.level - level, usage.level_at
+    return _count(replace(usage, suspect=None, level=level, level_at=at), used, since, at, rules)
 
 
-def _count(usage: Usage, used: float, at: float, rules: ForecastRules) -> Usage:
-    """Add ``used`` (spread evenly since the previous level) to the days it fell on."""
+def _count(usage: Usage, used: float, since: float, at: float, rules: ForecastRules) -> Usage:
+    """Add ``used`` to the days it fell on, spread evenly over ``since`` .. ``at`` (a
+    gap in the readings, or a window across midnight)."""
     day = day_number(at, rules.utc_offset)
     if day <= usage.day:
         return replace(usage, day_used=usage.day_used + used)
-    span = day - usage.day
-    per_day = used / (span + 1) if span > 0 else used
-    usage = replace(usage, day_used=usage.day_used + per_day)
+    span = max(at - since, 1e-9)
+
+    def share(d: int) -> float:
+        begin = d * DAY - rules.utc_offset
+        overlap = min(at, begin + DAY) - max(since, begin)
+        return used * max(overlap, 0.0) / span
+
     for closing in range(usage.day, day):
+        usage = replace(usage, day_used=usage.day_used + share(closing))
         usage = _close_day(usage, closing, rules)
-        usage = replace(usage, day=closing + 1, day_used=per_day)
-    return usage
+        usage = replace(usage, day=closing + 1, day_used=0.0)
+    return replace(usage, day_used=share(day))
 
 
 def _close_day(usage: Usage, day: int, rules: ForecastRules) -> Usage:
