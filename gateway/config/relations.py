@@ -170,7 +170,11 @@ def _check_order_when_due(report: ConfigReport, data: dict[str, Any]) -> None:
     products = data.get("products")
     if not isinstance(products, dict):
         return
-    sensed = {e.get("product"): e.get("name") for _, e in _entries(data, "sensors")}
+    sensed = {
+        e["product"]: e.get("name")
+        for _, e in _entries(data, "sensors")
+        if isinstance(e.get("product"), str)
+    }
     for name, product in products.items():
         if isinstance(product, dict) and product.get("order_when_due") is True and name in sensed:
             report.value_error(
