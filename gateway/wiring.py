@@ -32,9 +32,10 @@ from gpiozero.pins.mock import MockFactory
 
 from gateway.clock import Clock
 from gateway.commerce import make_backends
-from gateway.config.models import Config
+from gateway.config.models import Config, ForecastConfig
 from gateway.config.secrets import secret_value
 from gateway.config.summary import inventory
+from gateway.core.forecast import ForecastRules
 from gateway.core.rules import ProductRules, Rules, SensorRules
 from gateway.engine.decider import Core, Decided, Item, Reconfigure
 from gateway.engine.sender import Sender
@@ -127,7 +128,7 @@ class Parts:
 def core_rules(config: Config, secret: bytes) -> Rules:
     """The core's rules: plain data, so that the core never sees the config models.
 
-    >>> from gateway.config.models import Config
+    >>> from gateway.config.models import Config, ForecastConfig
     >>> cfg = Config.model_validate({
     ...     "gateway": {"id": "gw"}, "commerce": {"base_url": "http://127.0.0.1/api"},
     ...     "products": {"tea": {"sku": "TEA", "cooldown": "1h"}}})
@@ -146,6 +147,8 @@ def core_rules(config: Config, secret: bytes) -> Rules:
                 cooldown=p.cooldown,
                 confirm_window=p.confirm_window,
                 shop=config.shop_of(name),
+                lead_time=p.lead_time,
+                order_when_due=p.order_when_due,
             )
             for name, p in config.products.items()
         },
@@ -158,11 +161,26 @@ def core_rules(config: Config, secret: bytes) -> Rules:
                 rearm_above=s.rearm_above,
                 settle=s.settle,
                 stale_after=s.stale_after,
+                forecast=_forecast_rules(s.forecast),
+                unit=s.unit,
             )
             for s in config.sensors
         },
         max_orders_per_day=config.limits.max_orders_per_day,
         dedupe_window=config.limits.dedupe_window,
+    )
+
+
+def _forecast_rules(fc: ForecastConfig | None) -> ForecastRules | None:
+    if fc is None:
+        return None
+    return ForecastRules(
+        service_level=fc.service_level,
+        empty_at=fc.empty_at,
+        lift_window=fc.lift_window,
+        refill_jump=fc.refill_jump,
+        min_days=fc.min_days,
+        utc_offset=fc.utc_offset,
     )
 
 

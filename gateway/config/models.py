@@ -57,6 +57,34 @@ def parse_duration(value: object) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def parse_percent(value: object) -> float:
+    """``"99%"`` -> 0.99; a fraction below 1 is taken as it is.
+
+    >>> parse_percent("99.5%")
+    0.995
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a percentage, e.g. 99%")
+    if isinstance(value, str):
+        match = _PERCENT.match(value)
+        if not match:
+            raise ValueError(f"'{value}' is not a percentage — write it like 99%")
+        fraction = float(match.group(1)) / 100
+    elif value >= 1:
+        raise ValueError(f"has no % sign — did you mean '{value:g}%'?")
+    else:
+        fraction = float(value)
+    if not 0.5 <= fraction < 1:
+        raise ValueError(
+            "must be at least 50% and below 100% — 100% would need infinite stock; "
+            "95% to 99.5% is usual"
+        )
+    return fraction
+
+
 def _has_credentials(url: str) -> bool:
     return "@" in urlsplit(url).netloc
 
@@ -126,6 +154,7 @@ def check_topic(topic: str) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Percent = Annotated[float, BeforeValidator(parse_percent)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 
 
@@ -307,6 +336,32 @@ class ProductConfig(_Model):
     confirm_window: Duration = 0.0
     # The name of the shop under shops: that sells it; may be left out with one shop.
     shop: Name | None = None
+    # Accepted -> delivered until the shop's history says otherwise (forecasting).
+    lead_time: Duration = 2 * 86400.0
+    # A product with only a button orders itself when its usual interval is up.
+    order_when_due: bool = False
+
+    @field_validator("lead_time")
+    @classmethod
+    def _some_lead_time(cls, value: float) -> float:
+        if value <= 0 or value > 60 * 86400.0:
+            raise ValueError("must be more than 0s and at most 60d — e.g. lead_time: 3d")
+        return value
+
+
+class ForecastConfig(_Model):
+    """``forecast:`` under a sensor: order before it runs out (docs/forecasting.md)."""
+
+    service_level: Percent = 0.99
+    # The level at which the household has run out (the empty jar's weight, a last spoon).
+    empty_at: float = 0.0
+    # Readings are grouped into windows this long; a lifted jar reads low inside one.
+    lift_window: Duration = 1800.0
+    # A rise bigger than this is a refill; a faster drop is held until confirmed.
+    refill_jump: float = Field(default=50.0, gt=0)
+    min_days: int = Field(default=3, ge=1, le=60)
+    # Where the household's day begins, for the weekly rhythm (e.g. 1h for CET).
+    utc_offset: Duration = 0.0
 
 
 class ButtonConfig(_Model):
@@ -348,6 +403,7 @@ class SensorConfig(_Model):
     settle: Duration = 60.0
     stale_after: Duration = 3600.0
     unit: str | None = None
+    forecast: ForecastConfig | None = None
 
     @field_validator("mqtt")
     @classmethod
@@ -371,6 +427,19 @@ class SensorConfig(_Model):
             raise ValueError(
                 f"must be above reorder_below ({below:g}) — the sensor re-arms only once "
                 f"refilled past it, e.g. rearm_above: {below * 2 if below > 0 else below + 1:g}"
+            )
+        return value
+
+    @field_validator("forecast")
+    @classmethod
+    def _empty_below_threshold(
+        cls, value: ForecastConfig | None, info: ValidationInfo
+    ) -> ForecastConfig | None:
+        below = info.data.get("reorder_below")
+        if value is not None and below is not None and value.empty_at >= below:
+            raise ValueError(
+                f"empty_at ({value.empty_at:g}) must be below reorder_below ({below:g}) — "
+                "empty_at is where the household has run out, the threshold orders before it"
             )
         return value
 

@@ -99,6 +99,7 @@ def check_relations(report: ConfigReport, data: dict[str, Any]) -> None:
             _check_profile(report, entry, base, role)
     _check_pins(report, pins)
     check_shops(report, data)
+    _check_order_when_due(report, data)
 
 
 def _check_product(
@@ -233,3 +234,23 @@ def check_shops(report: ConfigReport, data: dict[str, Any]) -> None:
             otherwise=f"define it under shops:, or use one of: {listed}",
         )
         report.value_error((*base, "shop"), f"unknown shop '{shop}' — {hint}")
+
+
+def _check_order_when_due(report: ConfigReport, data: dict[str, Any]) -> None:
+    """``order_when_due`` is for products with only a button: a sensor's product is
+    ordered by its threshold and forecast."""
+    products = data.get("products")
+    if not isinstance(products, dict):
+        return
+    sensed = {
+        e["product"]: e.get("name")
+        for _, e in _entries(data, "sensors")
+        if isinstance(e.get("product"), str)
+    }
+    for name, product in products.items():
+        if isinstance(product, dict) and product.get("order_when_due") is True and name in sensed:
+            report.value_error(
+                ("products", name, "order_when_due"),
+                f"'{name}' has the sensor '{sensed[name]}', which orders it by its threshold "
+                "and forecast — remove order_when_due, or add forecast: to the sensor",
+            )

@@ -16,6 +16,13 @@ The rules, per product:
 Sensors have hysteresis: below ``reorder_below`` for ``settle`` seconds orders once
 per depletion episode; only a refill above ``rearm_above`` re-arms.
 
+Forecasting (:mod:`gateway.core.forecast`): a sensor with ``forecast`` rules also
+orders, once per depletion episode, when the stock projected over the product's lead
+time plus a safety margin falls to the level at which the household runs out; the
+threshold stays as the floor, whichever comes first orders. Lead times are learned
+from accepted -> delivered; button-only products learn their usual interval and
+are told "due soon" (ordered then only with ``order_when_due``).
+
 >>> from gateway.core.rules import ProductRules
 >>> rules = Rules(gateway_id="gw", secret=b"s" * 32,
 ...               products={"tea": ProductRules(sku="TEA")}, button_products={"b": "tea"})
@@ -48,8 +55,20 @@ from gateway.core.events import (
     Report,
     Rule,
     SaveEpisode,
+    SaveLearned,
     SensorReading,
     Trigger,
+)
+from gateway.core.forecast import (
+    Interval,
+    LeadTime,
+    Usage,
+    day_number,
+    explain,
+    observe,
+    projection,
+    should_order,
+    weekday,
 )
 from gateway.core.keys import dedupe_key, order_key
 from gateway.core.lifecycle import hold_ended
@@ -90,6 +109,10 @@ class State:
     episodes: Mapping[str, Episode] = field(default_factory=dict)
     # Last time each (device, action) of an id-less family was acted on.
     recent: Mapping[str, float] = field(default_factory=dict)
+    # Learned by forecasting (durable, see SaveLearned): per sensor, per product.
+    usage: Mapping[str, Usage] = field(default_factory=dict)
+    leads: Mapping[str, LeadTime] = field(default_factory=dict)
+    intervals: Mapping[str, Interval] = field(default_factory=dict)
 
 
 Decision = tuple[State, list[Action]]
@@ -106,7 +129,7 @@ def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool =
     if isinstance(event, SensorReading):
         return _reading(state, event, now, rules, seen)
     if isinstance(event, OrderUpdate):
-        return _order_update(state, event, now)
+        return _order_update(state, event, now, rules)
     if isinstance(event, InvalidInput):
         report = Report(Outcome.INVALID, event.device, now, detail=event.reason)
         return state, [report]
@@ -298,6 +321,9 @@ def _reading(state: State, event: SensorReading, now: float, rules: Rules, seen:
     if episode.phase == "settling":
         state, more = _maybe_settled(state, sensor, now, rules)
         actions.extend(more)
+    if sensor.forecast is not None:
+        state, more = _foresee(state, sensor, value, now, rules)
+        actions.extend(more)
     return state, actions
 
 
@@ -315,13 +341,168 @@ def _maybe_settled(state: State, sensor: SensorRules, now: float, rules: Rules) 
     state, actions = _order(state, sensor.product, sensor.name, event_id, "threshold", now, rules)
     ordered = replace(episode, phase="ordered")
     state = _with_episode(state, sensor.name, ordered)
+    usage = state.usage.get(sensor.name)
+    if usage is not None and actions and isinstance(actions[0], PlaceOrder):
+        # This episode is ordered for: the forecast must not order it again once the
+        # order is delivered but the refill has not settled yet.
+        usage = replace(usage, ordered_episode=usage.episode_start)
+        state = _with_usage(state, sensor.name, usage)
+        actions.append(SaveLearned("usage", sensor.name, usage))
+        below = f"{sensor.reorder_below:g} {sensor.unit or ''}".rstrip()
+        actions = _explained(actions, f"{sensor.product}: below {below} → ordering now (threshold)")
     return state, [*actions, SaveEpisode(sensor.name, ordered)]
 
 
 def _with_episode(state: State, name: str, episode: Episode) -> State:
     episodes = dict(state.episodes)
     episodes[name] = episode
-    return State(state.open_orders, state.placed, episodes, state.recent)
+    return State(
+        state.open_orders,
+        state.placed,
+        episodes,
+        state.recent,
+        state.usage,
+        state.leads,
+        state.intervals,
+    )
+
+
+# --------------------------------------------------------------------------- forecasting
+
+
+def _with_usage(state: State, name: str, usage: Usage) -> State:
+    learned = dict(state.usage)
+    learned[name] = usage
+    return replace(state, usage=learned)
+
+
+def _has_sensor(product: str, rules: Rules) -> bool:
+    return any(s.product == product for s in rules.sensors.values())
+
+
+def _explained(actions: list[Action], detail: str) -> list[Action]:
+    """The order's report says why (trigger and numbers)."""
+    return [
+        replace(a, detail=detail)
+        if isinstance(a, Report) and a.outcome in (Outcome.ORDERED, Outcome.HELD)
+        else a
+        for a in actions
+    ]
+
+
+_PENDING_KEPT = 60 * DAY
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _foresee(state: State, sensor: SensorRules, value: float, now: float, rules: Rules) -> Decision:
+    """Learn from the reading; order when the projection says this is the last safe
+    moment; tell the projected empty date when it moves to another day."""
+    fc = sensor.forecast
+    assert fc is not None
+    unit = sensor.unit or ""
+    before = state.usage.get(sensor.name, Usage())
+    usage = observe(before, value, now, fc)
+    if usage == before:
+        return state, []
+    actions: list[Action] = []
+    settled = usage.level_at != before.level_at
+    product = rules.products[sensor.product]
+    p = projection(usage, state.leads.get(sensor.product, LeadTime()), product.lead_time, now, fc)
+    if p is not None and settled:
+        empty_day = day_number(p.empty_at, fc.utc_offset)
+        told = usage.told_empty_at
+        if told is None or day_number(told, fc.utc_offset) != empty_day:
+            usage = replace(usage, told_empty_at=p.empty_at)
+            name = _WEEKDAYS[weekday(empty_day)]
+            actions.append(
+                Report(
+                    Outcome.FORECAST,
+                    sensor.name,
+                    now,
+                    sensor.product,
+                    value=p.empty_at,
+                    detail=f"{sensor.product} runs out {name} "
+                    f"({p.level:.0f} {unit} left, {p.rate:.0f} {unit}/day)",
+                )
+            )
+        open_now = any(o.product == sensor.product for o in state.open_orders)
+        if not open_now and usage.ordered_episode != usage.episode_start and should_order(p, fc):
+            event_id = f"fc-{usage.episode_start:.3f}"
+            state, placed = _order(
+                state, sensor.product, sensor.name, event_id, "forecast", now, rules
+            )
+            if placed and isinstance(placed[0], PlaceOrder):
+                usage = replace(usage, ordered_episode=usage.episode_start)
+                actions.extend(_explained(placed, explain(sensor.product, p, unit)))
+            else:
+                actions.extend(placed)
+    state = _with_usage(state, sensor.name, usage)
+    if settled or usage.ordered_episode != before.ordered_episode:
+        actions.append(SaveLearned("usage", sensor.name, usage))
+    return state, actions
+
+
+def _learn_interval(state: State, product: str, now: float) -> tuple[State, SaveLearned]:
+    interval = state.intervals.get(product, Interval()).learn(now)
+    intervals = dict(state.intervals)
+    intervals[product] = interval
+    return replace(state, intervals=intervals), SaveLearned("interval", product, interval)
+
+
+def _due_soon_at(
+    interval: Interval, cfg: ProductRules, leads: Mapping[str, LeadTime], name: str
+) -> float | None:
+    due = interval.due_at()
+    if due is None or interval.told_due == interval.last:
+        return None
+    return due - leads.get(name, LeadTime()).mean_or(cfg.lead_time)
+
+
+def _due_soon(state: State, now: float, rules: Rules) -> Decision:
+    actions: list[Action] = []
+    for name, interval in state.intervals.items():
+        cfg = rules.products.get(name)
+        if cfg is None or _has_sensor(name, rules):
+            continue
+        at = _due_soon_at(interval, cfg, state.leads, name)
+        if at is None or now < at:
+            continue
+        told = replace(interval, told_due=interval.last)
+        state = replace(state, intervals={**state.intervals, name: told})
+        days = (interval.mean or 0.0) / DAY
+        detail = f"{name} is usually reordered every {days:.1f} days: due soon"
+        actions.append(Report(Outcome.DUE_SOON, name, now, name, detail=detail))
+        actions.append(SaveLearned("interval", name, told))
+        if cfg.order_when_due:
+            event_id = f"due-{interval.last:.3f}"
+            state, placed = _order(state, name, name, event_id, "forecast", now, rules)
+            if placed and isinstance(placed[0], PlaceOrder):
+                placed = _explained(placed, detail + " → ordering now")
+            actions.extend(placed)
+    return state, actions
+
+
+def _learn_lead(state: State, update: OrderUpdate, now: float, rules: Rules) -> Decision:
+    """Accepted -> delivered, per product, from the shop's own answers."""
+    cfg = rules.products.get(update.product)
+    if cfg is None:
+        return state, []
+    lead = state.leads.get(update.product, LeadTime())
+    # An order dropped from the queue by hand never reports back: forget it in time.
+    pending = {k: t for k, t in lead.pending if now - t < _PENDING_KEPT}
+    if update.state is OrderState.ACCEPTED and update.key not in pending:
+        pending[update.key] = now
+        changed = replace(lead, pending=tuple(pending.items()))
+    elif update.key in pending:
+        accepted = pending.pop(update.key)
+        changed = replace(lead, pending=tuple(pending.items()))
+        if update.state is OrderState.DELIVERED:
+            changed = changed.learn(now - accepted, default=cfg.lead_time)
+    else:
+        return state, []
+    return replace(state, leads={**state.leads, update.product: changed}), [
+        SaveLearned("lead", update.product, changed)
+    ]
 
 
 # --------------------------------------------------------------------------- ticks, updates
@@ -352,6 +533,9 @@ def _tick(state: State, now: float, rules: Rules) -> Decision:
         actions.extend(more)
     state, released = _release_held(state, now)
     actions.extend(released)
+    if state.intervals:
+        state, due = _due_soon(state, now, rules)
+        actions.extend(due)
     recent = {k: t for k, t in state.recent.items() if now - t < rules.dedupe_window}
     placed = tuple(p for p in state.placed if now - p.at < DAY)
     if len(recent) != len(state.recent) or len(placed) != len(state.placed):
@@ -384,7 +568,7 @@ _UPDATE_PATTERNS = {
 }
 
 
-def _order_update(state: State, update: OrderUpdate, now: float) -> Decision:
+def _order_update(state: State, update: OrderUpdate, now: float, rules: Rules) -> Decision:
     if update.state.is_final:
         open_orders = tuple(o for o in state.open_orders if o.key != update.key)
     else:
@@ -414,7 +598,15 @@ def _order_update(state: State, update: OrderUpdate, now: float) -> Decision:
         detail=update.reason,
         price=update.price,
     )
-    actions: list[Action] = [status]
+    known = dict(state.leads.get(update.product, LeadTime()).pending)
+    state, learned = _learn_lead(state, update, now, rules)
+    first_accept = update.state is OrderState.ACCEPTED and update.key not in known
+    if first_accept and update.product in rules.products and not _has_sensor(update.product, rules):
+        # The shop took it: one more interval of a button-only product (a cancelled
+        # order never gets here, so it does not count).
+        state, interval = _learn_interval(state, update.product, now)
+        learned.append(interval)
+    actions: list[Action] = [status, *learned]
     pattern = LedPattern.QUEUED if update.unreachable else _UPDATE_PATTERNS.get(update.state)
     if pattern is not None:
         actions.append(Feedback(update.device, pattern))
@@ -438,4 +630,10 @@ def next_due(state: State, now: float, rules: Rules) -> float | None:
         for o in state.open_orders
         if o.state is OrderState.HELD and not o.cancel_requested and o.hold_until is not None
     )
+    for name, interval in state.intervals.items():
+        cfg = rules.products.get(name)
+        if cfg is not None and not _has_sensor(name, rules):
+            at = _due_soon_at(interval, cfg, state.leads, name)
+            if at is not None:
+                due.append(max(at, now))
     return min(due) if due else None

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from gateway.core.forecast import Interval, LeadTime, Usage
+
 ButtonAction = Literal["press", "hold"]
 """``press`` asks for a reorder; ``hold`` (a long press, or a cancel command) cancels."""
 
@@ -157,6 +159,8 @@ class Outcome(StrEnum):
     SENSOR_REARMED = "sensor_rearmed"
     SENSOR_STALE = "sensor_stale"
     ORDER_STATUS = "order_status"
+    FORECAST = "forecast"  # a sensor's projected empty date changed (``value``: epoch s)
+    DUE_SOON = "due_soon"  # a button-only product is usually reordered about now
 
 
 class Rule(StrEnum):
@@ -241,6 +245,19 @@ class SaveEpisode:
     episode: Episode
 
 
+LearnedKind = Literal["usage", "lead", "interval"]
+
+
+@dataclass(frozen=True)
+class SaveLearned:
+    """Persist what forecasting learned: a sensor's usage, a product's lead time or
+    a button-only product's order interval."""
+
+    kind: LearnedKind
+    name: str
+    learned: Usage | LeadTime | Interval
+
+
 @dataclass(frozen=True)
 class Report:
     """Tell the household and the logs what was decided, and why."""
@@ -273,6 +290,7 @@ Action = (
     | RememberEvent
     | RememberAction
     | SaveEpisode
+    | SaveLearned
     | Report
     | Feedback
 )

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.core.events import DEFAULT_SHOP
+from gateway.core.forecast import ForecastRules
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class ProductRules:
     cooldown: float = 0.0  # seconds after an order in which another is absorbed
     confirm_window: float = 0.0  # seconds an order is held, cancellable, before it is sent
     shop: str = DEFAULT_SHOP  # the configured shop that sells it
+    lead_time: float = 2 * 86_400.0  # accepted -> delivered until the shop's history says
+    order_when_due: bool = False  # a button-only product orders itself when it is due
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class SensorRules:
     rearm_above: float
     settle: float = 60.0
     stale_after: float = 3600.0
+    forecast: ForecastRules | None = None  # None: the threshold alone orders
+    unit: str | None = None
 
 
 @dataclass(frozen=True)

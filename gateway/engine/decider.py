@@ -50,6 +50,7 @@ from gateway.core.events import (
     RememberEvent,
     Report,
     SaveEpisode,
+    SaveLearned,
     SensorReading,
     Tick,
 )
@@ -61,7 +62,15 @@ from gateway.outputs.reports import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
-_DURABLE = (PlaceOrder, ReleaseHeld, CancelOrder, RememberEvent, RememberAction, SaveEpisode)
+_DURABLE = (
+    PlaceOrder,
+    ReleaseHeld,
+    CancelOrder,
+    RememberEvent,
+    RememberAction,
+    SaveEpisode,
+    SaveLearned,
+)
 _RESYNC_EVERY = 30.0  # real seconds: pick up `queue retry/drop` done from the CLI
 _PRUNE_EVERY = 3600.0  # clock seconds (divided by the time scale in real time)
 _COMMIT_BACKOFF_MAX = 30.0
@@ -129,11 +138,15 @@ def load_state(store: Store, now: float) -> State:
         for r in store.orders_since(now - DAY)
         if r.state.was_bought
     )
+    learned = store.learned()
     return State(
         open_orders=open_orders,
         placed=placed,
         episodes={name: _heard_at_start(e, now) for name, e in store.episodes().items()},
         recent=store.recent_actions(),
+        usage=learned.usage,
+        leads=learned.leads,
+        intervals=learned.intervals,
     )
 
 

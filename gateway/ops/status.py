@@ -83,6 +83,7 @@ def status_document(
     }
     orders = dict(outbox.by_state) if outbox else {}
     open_orders = list(outbox.open_orders) if outbox else []
+    forecasts = list(outbox.forecasts) if outbox else []
     if live is None:
         previous = None
         if last_status is not None:
@@ -98,6 +99,7 @@ def status_document(
             "queue": queue,
             "orders": orders,
             "open_orders": open_orders,
+            "forecasts": forecasts,
             "last_status": previous,
         }
     return {
@@ -124,6 +126,7 @@ def status_document(
         "queue": queue,
         "orders": orders,
         "open_orders": open_orders,
+        "forecasts": forecasts,
         "last_events": list(live.last_events),
     }
 
@@ -229,6 +232,17 @@ def _queue_line(queue: Mapping[str, Any]) -> str:
     )
 
 
+def _forecast_lines(forecasts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``coffee-scale runs out 2027-03-04T…`` / ``tea due 2027-03-09T…``."""
+    lines = ["forecasts:"] if forecasts else []
+    for f in forecasts:
+        if "sensor" in f:
+            lines.append(f"  {f['sensor']} runs out {f.get('runs_out')}")
+        else:
+            lines.append(f"  {f.get('product')} due {f.get('due')}")
+    return lines
+
+
 def render_status(doc: Mapping[str, Any], now: float) -> str:
     """The status document for a person: a running gateway's snapshot, or what the
     state database says when it is not running."""
@@ -248,6 +262,7 @@ def render_status(doc: Mapping[str, Any], now: float) -> str:
     if doc.get("metrics"):
         lines.append(f"  metrics  {doc['metrics']}/metrics")
     lines += _orders_lines(doc.get("open_orders", []))
+    lines += _forecast_lines(doc.get("forecasts", []))
     events = doc.get("last_events", [])
     lines.append("last events:" if events else "last events: none since the start")
     lines += [f"  {e.get('at')}  {e.get('text')}" for e in events]
@@ -267,7 +282,8 @@ def _offline_lines(doc: Mapping[str, Any], now: float) -> list[str]:
         "From the state database (connectivity and recent events need a running gateway):",
         _queue_line(doc.get("queue", {})),
     ]
-    return lines + _orders_lines(doc.get("open_orders", []))
+    lines += _orders_lines(doc.get("open_orders", []))
+    return lines + _forecast_lines(doc.get("forecasts", []))
 
 
 def status_command(

@@ -109,6 +109,13 @@ CREATE TABLE IF NOT EXISTS episodes (
     last_seen      REAL,
     stale_reported INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS learned (
+    kind       TEXT NOT NULL,  -- usage (per sensor), lead (per product), interval (per product)
+    name       TEXT NOT NULL,
+    data       TEXT NOT NULL,  -- JSON of gateway.core.forecast's dataclass
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (kind, name)
+);
 """
 
 # Version 1 stored the Reorder API's request body instead of the intent. Its

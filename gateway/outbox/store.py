@@ -18,10 +18,11 @@ thread write intents while the sender writes progress).
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from gateway.core.events import (
     Action,
@@ -33,6 +34,7 @@ from gateway.core.events import (
     RememberAction,
     RememberEvent,
     SaveEpisode,
+    SaveLearned,
 )
 from gateway.core.lifecycle import CancelPlan, cancel_plan
 from gateway.errors import (
@@ -160,6 +162,13 @@ class Store(SenderClaims):
                             int(e.stale_reported),
                         ),
                     )
+                elif isinstance(action, SaveLearned):
+                    c.execute(
+                        "INSERT INTO learned (kind, name, data, updated_at) "
+                        "VALUES (?, ?, ?, coalesce(?, 0)) ON CONFLICT (kind, name) "
+                        "DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                        (action.kind, action.name, json.dumps(asdict(action.learned)), now),
+                    )
         return CommitResult(
             placed=tuple(tally.placed),
             local_cancels=tuple(tally.local),
@@ -279,4 +288,8 @@ class Store(SenderClaims):
                 f"DELETE FROM orders WHERE state IN {marks(FINAL)} AND updated_at < ?",  # noqa: S608
                 (*FINAL, now - history_retention),
             ).rowcount
-        return int(seen) + int(done)
+            # A sensor or product gone from the config stops being updated.
+            forgotten = c.execute(
+                "DELETE FROM learned WHERE updated_at < ?", (now - history_retention,)
+            ).rowcount
+        return int(seen) + int(done) + int(forgotten)

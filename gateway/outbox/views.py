@@ -9,14 +9,16 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.clock import rfc3339
 from gateway.core.events import Episode, OrderState, PlaceOrder, Price, Trigger
+from gateway.core.forecast import Interval, LeadTime, Usage
 from gateway.core.keys import short_key
 from gateway.errors import OutboxError
 from gateway.outbox.schema import (
@@ -188,6 +190,35 @@ class OrderViews(Connection):
             for r in self._query("SELECT * FROM episodes")
         }
 
+    def learned(self) -> Learned:
+        """What forecasting has learned, as the core holds it."""
+        found = Learned()
+        for r in self._query("SELECT kind, name, data FROM learned"):
+            try:
+                data = json.loads(r["data"])
+                if r["kind"] == "usage":
+                    data["rates"] = tuple(data["rates"])
+                    data["sq"] = tuple(data["sq"])
+                    found.usage[r["name"]] = Usage(**data)
+                elif r["kind"] == "lead":
+                    data["pending"] = tuple((k, float(t)) for k, t in data["pending"])
+                    found.leads[r["name"]] = LeadTime(**data)
+                elif r["kind"] == "interval":
+                    found.intervals[r["name"]] = Interval(**data)
+            except (ValueError, TypeError, KeyError):
+                # Written by another version: forgotten, learned again from readings.
+                continue
+        return found
+
+
+@dataclass
+class Learned:
+    """The ``learned`` table, by kind."""
+
+    usage: dict[str, Usage] = field(default_factory=dict)
+    leads: dict[str, LeadTime] = field(default_factory=dict)
+    intervals: dict[str, Interval] = field(default_factory=dict)
+
 
 # --------------------------------------------------------------------------- status
 
@@ -204,6 +235,21 @@ class OutboxSnapshot:
     oldest_queued_age: float | None
     by_state: Mapping[str, int]
     open_orders: Sequence[Mapping[str, object]]
+    # Forecasting: per sensor the projected empty time last told, per button-only
+    # product when it is usually due (sorted by name).
+    forecasts: Sequence[Mapping[str, object]] = ()
+
+
+def _forecasts(learned: Learned) -> list[Mapping[str, object]]:
+    shown: list[Mapping[str, object]] = []
+    for name, usage in sorted(learned.usage.items()):
+        if usage.told_empty_at is not None:
+            shown.append({"sensor": name, "runs_out": rfc3339(usage.told_empty_at)})
+    for product, interval in sorted(learned.intervals.items()):
+        due = interval.due_at()
+        if due is not None:
+            shown.append({"product": product, "due": rfc3339(due)})
+    return shown
 
 
 def read_outbox(views: OrderViews, now: float) -> OutboxSnapshot:
@@ -226,6 +272,7 @@ def read_outbox(views: OrderViews, now: float) -> OutboxSnapshot:
         oldest_queued_age=views.oldest_queued_age(now),
         by_state={s.value: n for s, n in views.count_by_state().items()},
         open_orders=open_orders,
+        forecasts=_forecasts(views.learned()),
     )
 
 

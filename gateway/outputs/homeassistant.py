@@ -45,13 +45,14 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from gateway import __version__
 from gateway.clock import rfc3339
 from gateway.config.models import Config
 from gateway.core.decide import State
-from gateway.core.events import OrderState, Report
+from gateway.core.events import OrderState, Outcome, Report
 from gateway.outputs.files import write_private
 from gateway.outputs.reports import report_json, short_key
 from gateway.outputs.topics import GatewayTopics
@@ -161,6 +162,15 @@ def discovery_configs(config: Config) -> dict[str, dict[str, object]]:
             value_template="{{ value_json.value }}",
             **fields,
         )
+        if s.forecast is not None:
+            entity(
+                "sensor",
+                f"sensor_{s.name}_runs_out",
+                f"{s.name} runs out",
+                state_topic=topic,
+                value_template="{{ value_json.runs_out | default('unknown') }}",
+                icon="mdi:calendar-alert",
+            )
         entity(
             "binary_sensor",
             f"sensor_{s.name}_low",
@@ -267,6 +277,7 @@ class HomeAssistantBridge:
         self._sweep: tuple[str, ...] = ()
         self._swept: set[str] = set()
         self._sweep_announced: set[str] = set()  # a reload may shrink it meanwhile
+        self._runs_out: dict[str, str] = {}  # sensor -> weekday it is projected to run out
 
     # ------------------------------------------------------------------ discovery
 
@@ -432,6 +443,10 @@ class HomeAssistantBridge:
         with self._lock:
             if report.price is not None and report.product is not None:
                 self._last_total[report.product] = report.price.shown
+            if report.outcome is Outcome.FORECAST and report.value is not None:
+                # "Thursday": the day the forecast says it runs out, in local time.
+                self._runs_out[report.device] = datetime.fromtimestamp(report.value).strftime("%A")
+                self._put_sensor(report.device)
             topic = self._topics.get(f"button/{report.device}")
             if topic is not None:
                 self._put(topic, report_json(report))
@@ -483,4 +498,6 @@ class HomeAssistantBridge:
             "low": self._low.get(name, False),
             "at": None if at is None else rfc3339(at),
         }
+        if name in self._runs_out:
+            body["runs_out"] = self._runs_out[name]
         self._put(topic, body)
