@@ -180,6 +180,16 @@ def drain_rows(d: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _kept_sections() -> str:
+    """Sections other scripts own in results.md (bench/replenish.py --write), kept as
+    they are: this script rewrites only its own table."""
+    begin, end = "<!-- replenish: begin -->", "<!-- replenish: end -->"
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    if begin not in old or end not in old:
+        return ""
+    return "\n" + old[old.index(begin) : old.index(end) + len(end)] + "\n"
+
+
 def render(info: dict[str, str], rows: list[Row], notes: list[str]) -> str:
     lines = [
         "# Benchmark results",
@@ -228,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{_verdict(row.met)}]"
         )
     if not args.quick:
-        RESULTS.write_text(render(info, rows, []))
+        RESULTS.write_text(render(info, rows, []) + _kept_sections())
         print(f"\nwritten to {RESULTS.relative_to(REPO)}")
     return 0
 
