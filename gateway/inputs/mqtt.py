@@ -430,14 +430,16 @@ class MqttLink:
         return client
 
     def _subscribe(self, client: paho.Client, topics: Sequence[str]) -> int | None:
-        rc, mid = client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
-            # The connection dropped meanwhile; the next on_connect subscribes again.
-            log.warning("MQTT: could not subscribe now: %s", paho.error_string(rc))
-            return None
+        # Under the lock, so that a SUBACK handled on paho's thread before this returns
+        # (a reload's subscribe, from the main thread) still finds what it answers.
         with self._lock:
-            self._sub_requests[mid] = tuple(topics)
-        return mid
+            rc, mid = client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
+            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and mid is not None:
+                self._sub_requests[mid] = tuple(topics)
+                return mid
+        # The connection dropped meanwhile; the next on_connect subscribes again.
+        log.warning("MQTT: could not subscribe now: %s", paho.error_string(rc))
+        return None
 
     def _announce(self, client: paho.Client) -> None:
         client.publish(self._status_topic, b"online", qos=1, retain=True)
