@@ -199,7 +199,7 @@ def _order(
         pattern = (
             LedPattern.ALREADY_ORDERED
             if rule in (Rule.ONE_OPEN_ORDER, Rule.COOLDOWN)
-            else LedPattern.FAILED
+            else LedPattern.LIMIT_REACHED
         )
         report = Report(Outcome.ABSORBED, device, now, product, event_id, rule=rule)
         return state, [report, Feedback(device, pattern)]
@@ -378,8 +378,8 @@ def _release_held(state: State, now: float) -> Decision:
 
 _UPDATE_PATTERNS = {
     OrderState.ACCEPTED: LedPattern.ACCEPTED,
-    OrderState.REJECTED: LedPattern.FAILED,
-    OrderState.BLOCKED: LedPattern.FAILED,
+    OrderState.REJECTED: LedPattern.REJECTED,
+    OrderState.BLOCKED: LedPattern.BLOCKED,
     OrderState.CANCELLED: LedPattern.CANCELLED,
 }
 

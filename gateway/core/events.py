@@ -174,7 +174,9 @@ class LedPattern(StrEnum):
     ACCEPTED = "accepted"  # solid for 3 s
     ALREADY_ORDERED = "already_ordered"  # two slow blinks
     QUEUED = "queued"  # slow pulse until sent
-    FAILED = "failed"  # fast blinking for 5 s
+    LIMIT_REACHED = "limit_reached"  # fast blinking for 5 s: a daily cap said no
+    REJECTED = "rejected"  # three long blinks: the shop refused the order for good
+    BLOCKED = "blocked"  # lit with short dark gaps until replaced: the shop refused the token
     CANCELLED = "cancelled"  # three quick blinks
     OFF = "off"
 
