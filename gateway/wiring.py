@@ -146,6 +146,8 @@ def core_rules(config: Config, secret: bytes) -> Rules:
                 cooldown=p.cooldown,
                 confirm_window=p.confirm_window,
                 shop=config.shop_of(name),
+                confirm=p.confirm,
+                confirm_expires=p.confirm_expires,
             )
             for name, p in config.products.items()
         },

@@ -131,11 +131,26 @@ class OrderUpdate:
 
 
 @dataclass(frozen=True)
+class ConfirmOrder:
+    """The household says yes to a held order: it is sent now.
+
+    Sent by the web page, a Home Assistant button, or made by the core from a second
+    press within the window; ``via`` names which, for the decisions log.
+
+    >>> ConfirmOrder("rg1_k", via="web").via
+    'web'
+    """
+
+    key: str
+    via: str
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed: promotes settled sensor readings and notices silent sensors."""
 
 
-Event = ButtonEvent | SensorReading | InvalidInput | OrderUpdate | Tick
+Event = ButtonEvent | SensorReading | InvalidInput | OrderUpdate | ConfirmOrder | Tick
 
 
 # --------------------------------------------------------------------------- actions
@@ -157,6 +172,8 @@ class Outcome(StrEnum):
     SENSOR_REARMED = "sensor_rearmed"
     SENSOR_STALE = "sensor_stale"
     ORDER_STATUS = "order_status"
+    CONFIRMED = "confirmed"  # a held order was confirmed and goes to the shop now
+    EXPIRED = "expired"  # an order waiting for a confirmation got none in time: dropped
 
 
 class Rule(StrEnum):

@@ -27,6 +27,8 @@ class ProductRules:
     cooldown: float = 0.0  # seconds after an order in which another is absorbed
     confirm_window: float = 0.0  # seconds an order is held, cancellable, before it is sent
     shop: str = DEFAULT_SHOP  # the configured shop that sells it
+    confirm: bool = False  # held until the household confirms; never sent on its own
+    confirm_expires: float = 86_400.0  # an unconfirmed order is dropped after this
 
 
 @dataclass(frozen=True)
