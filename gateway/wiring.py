@@ -7,11 +7,13 @@
     gpiozero threads ─ButtonEvent─┼──> core thread ──commit──> SQLite ──> sender thread ──> shop
     sender ────────OrderUpdate────┘        │ (after commit)
                                            └──> GatewayOutputs: PUBACK · LED · events topic ·
-                                                decisions log · Home Assistant · wake the sender
+                                                decisions log · Home Assistant · phones ·
+                                                wake the sender
 
 Every field of :class:`Parts` is a real object: a part that is switched off is a
 small stand-in (no GPIO buttons: a :class:`GpioButtons` with no pins; metrics
-disabled: a :class:`~gateway.ops.metrics.NoMetricsServer`), never ``None``.
+disabled: a :class:`~gateway.ops.metrics.NoMetricsServer`; no ``notify:`` URLs: a
+:class:`~gateway.outputs.notify.NoNotifications`), never ``None``.
 
 The translation of the configuration into the core's rules happens here, in
 :func:`core_rules`, and nowhere else.
@@ -49,6 +51,8 @@ from gateway.ops.systemd import Notifier
 from gateway.outbox.store import Store
 from gateway.outbox.views import StateReader
 from gateway.outputs.homeassistant import HomeAssistantBridge
+from gateway.outputs.notify import Notifier as PhoneNotifier
+from gateway.outputs.notify import make_notifications, product_facts
 from gateway.outputs.reports import DecisionTeller
 from gateway.outputs.topics import GatewayTopics
 
@@ -121,6 +125,7 @@ class Parts:
     observability: Observability
     metrics_server: MetricsEndpoint
     notifier: Notifier
+    phones: PhoneNotifier
     requests: Requests
     sweep: Sweep = field(default_factory=Sweep)
 
@@ -149,6 +154,8 @@ def core_rules(config: Config, secret: bytes) -> Rules:
                 shop=config.shop_of(name),
                 lead_time=p.lead_time,
                 order_when_due=p.order_when_due,
+                confirm=p.confirm,
+                confirm_expires=p.confirm_expires,
             )
             for name, p in config.products.items()
         },
@@ -237,6 +244,8 @@ def build(config: Config, options: BuildOptions) -> Parts:
         gpio = GpioButtons(config.buttons, to_core, pin_factory=factory, clock=clock)
         undo.callback(gpio.close)
         metrics = Metrics()
+        phones = make_notifications(config.notify, config.products)
+        metrics.registry.register(phones.collector())
         backends = make_backends(config)
         sender = Sender(
             state_dir,
@@ -265,6 +274,7 @@ def build(config: Config, options: BuildOptions) -> Parts:
             bridge=bridge,
             teller=DecisionTeller(publish_event, topics.events),
             activity=activity,
+            phones=phones,
             clock=clock,
         )
         core = Core(
@@ -306,6 +316,7 @@ def build(config: Config, options: BuildOptions) -> Parts:
             observability=observability,
             metrics_server=observability.server,
             notifier=notifier,
+            phones=phones,
             requests=requests,
         )
         undo.pop_all()
@@ -319,6 +330,7 @@ def start(parts: Parts) -> None:
     parts.observability.start_server()
     parts.link.start()
     parts.bridge.on_state(parts.core.state)
+    parts.phones.start()
     parts.core.start()
     parts.sender.start()
     cfg = parts.config
@@ -345,6 +357,8 @@ def stop(parts: Parts, budget: float) -> None:
     parts.observability.stop_server()
     parts.core.stop(timeout=2.0)
     parts.sender.stop(timeout=max(0.2, deadline - parts.clock.monotonic() - 0.3))
+    # Whatever notification is still on its way is given up: the orders are committed.
+    parts.phones.close(timeout=0.2)
     parts.observability.write_status(running=False)
     parts.reader.close()
     if parts.core.alive:
@@ -367,6 +381,7 @@ def reconfigure(parts: Parts, config: Config) -> None:
     parts.link.set_subscriptions([*router.topics, *parts.bridge.sweep_filters()])
     parts.outputs.activity.reconfigure(s.name for s in config.sensors)
     parts.bridge.reconfigure(config)
+    parts.phones.reconfigure(product_facts(config.products))
     parts.bridge.on_state(parts.core.state)
     parts.config, parts.router, parts.rules = config, router, rules
     parts.requests.ask(parts.requests.announce)
@@ -420,7 +435,7 @@ class GatewayOutputs:
     """Carries each committed batch out: the one :class:`~gateway.engine.decider.Outputs`.
 
     In order: acknowledge the MQTT messages, show the LEDs, tell each decision
-    (counted, Home Assistant, the decisions log and the events topic), note the
+    (counted, Home Assistant, the decisions log and the events topic, the phones), note the
     readings, drive the demo's mock pins, wake the sender, publish the new state.
     Each step is guarded on its own: one failing output never stops the others,
     and the decision itself is committed already.
@@ -435,6 +450,7 @@ class GatewayOutputs:
         bridge: HomeAssistantBridge,
         teller: DecisionTeller,
         activity: Activity,
+        phones: PhoneNotifier,
         clock: Clock,
     ) -> None:
         self._link = link
@@ -443,6 +459,7 @@ class GatewayOutputs:
         self._bridge = bridge
         self._teller = teller
         self.activity = activity
+        self._phones = phones
         self._clock = clock
 
     def deliver(self, decided: Decided) -> None:
@@ -459,6 +476,8 @@ class GatewayOutputs:
                 self._bridge.on_report(report)
             with _guarded("logging and publishing a decision"):
                 self._teller.tell(report)
+            with _guarded("queueing a phone notification"):
+                self._phones.on_report(report)
         for reading in decided.readings:
             with _guarded("noting a sensor reading"):
                 self.activity.on_reading(reading.device)

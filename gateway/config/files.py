@@ -31,6 +31,7 @@ __all__ = ["load_tls_files", "read_secret_files"]
 _SECRET_FILES: tuple[tuple[str, str, str], ...] = (
     ("commerce", "token", "token_file"),
     ("mqtt", "password", "password_file"),
+    ("notify", "urls", "urls_file"),
 )
 # Per shop adapter under shops: (the secret, the key naming the file it may come from)
 _SHOP_SECRETS = {"http": ("token", "token_file"), "webhook": ("secret", "secret_file")}

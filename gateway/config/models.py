@@ -437,6 +437,43 @@ class MetricsSection(_Model):
     port: int = Field(default=9464, ge=0, le=65535)
 
 
+class NotifySection(_Model):
+    """Phone notifications through apprise (ntfy, Telegram, e-mail, Home Assistant...).
+
+    ``urls`` holds one or more apprise URLs (separated by spaces, commas or lines);
+    they carry tokens, so they are a secret: put them in ``urls_file`` or ``${VAR}``.
+
+    >>> NotifySection().enabled, NotifySection(urls="ntfy://127.0.0.1/kitchen").enabled
+    (False, True)
+    """
+
+    urls: SecretStr | None = None
+    urls_file: str | None = None
+    # Where the household's web page is reached, for the cancel/confirm link.
+    link_base: str | None = None
+    # Tries after the first failed one, with exponential backoff between them.
+    retries: int = Field(default=3, ge=0, le=10)
+    retry_wait: Duration = 2.0
+    timeout: Duration = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.urls is not None and bool(self.urls.get_secret_value().strip())
+
+    @field_validator("link_base")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"'{value}' is not a web address — write the page's address as a phone on "
+                "the LAN opens it, e.g. https://gateway.local:8443"
+            )
+        return value.rstrip("/")
+
+
 class ProductConfig(_Model):
     sku: str = Field(min_length=1, max_length=128)
     quantity: int = Field(default=1, ge=1, le=1000)
@@ -447,6 +484,21 @@ class ProductConfig(_Model):
     confirm_window: Duration = 0.0
     # The name of the shop under shops: that sells it; may be left out with one shop.
     shop: Name | None = None
+    # Consent before paying: each order is held until the household confirms it (web
+    # page, Home Assistant, or a second press), and dropped if nobody does in time.
+    confirm: bool = False
+    confirm_expires: Duration = Field(default=86400.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind_of_hold(self) -> ProductConfig:
+        if self.confirm and self.confirm_window > 0:
+            raise ValueError(
+                "confirm: true and confirm_window are both set — confirm holds each order "
+                "until someone says yes (confirm_expires says how long); remove "
+                "confirm_window, or set confirm: false to send after the window"
+            )
+        return self
+
     # Accepted -> delivered until the shop's history says otherwise (forecasting).
     lead_time: Duration = 2 * 86400.0
     # A product with only a button orders itself when its usual interval is up.
@@ -599,6 +651,7 @@ class Config(_Model):
     limits: LimitsSection = LimitsSection()
     metrics: MetricsSection = MetricsSection()
     homeassistant: HomeAssistantSection = HomeAssistantSection()
+    notify: NotifySection = NotifySection()
     products: dict[Name, ProductConfig] = Field(min_length=1)
     buttons: list[ButtonConfig] = []
     sensors: list[SensorConfig] = []

@@ -11,7 +11,11 @@ The rules, per product:
   blocked, accepted or shipped, another trigger is absorbed, not ordered;
 * ``cooldown`` after an order; ``max_per_day`` (quantity, rolling 24 h);
 * gateway-wide ``limits.max_orders_per_day`` (orders, rolling 24 h);
-* ``confirm_window``: the order is held; a long press or cancel inside it drops it.
+* ``confirm_window``: the order is held; a long press or cancel inside it drops it;
+* ``confirm`` (consent before paying): the order is held until the household says
+  yes (:class:`ConfirmOrder` from the web page or Home Assistant, or a second press
+  within ``confirm_expires``); it is never sent on its own, and dropped (expired)
+  when no yes came in time.
 
 Sensors have hysteresis: below ``reorder_below`` for ``settle`` seconds orders once
 per depletion episode; only a refill above ``rearm_above`` re-arms.
@@ -40,6 +44,7 @@ from gateway.core.events import (
     Action,
     ButtonEvent,
     CancelOrder,
+    ConfirmOrder,
     Episode,
     Event,
     Feedback,
@@ -133,6 +138,8 @@ def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool =
     if isinstance(event, InvalidInput):
         report = Report(Outcome.INVALID, event.device, now, detail=event.reason)
         return state, [report]
+    if isinstance(event, ConfirmOrder):
+        return _confirm(state, event.key, event.via, now)
     return _tick(state, now, rules)
 
 
@@ -217,17 +224,26 @@ def _order(
     cfg = rules.products[product]
     placed = tuple(p for p in state.placed if now - p.at < DAY)
     state = replace(state, placed=placed)
+    if cfg.confirm and trigger != "threshold":
+        # A press while the product's order waits for a yes is that yes: a sensor
+        # reading never is, since only a person can consent to paying.
+        waiting = _awaiting_consent(state, product)
+        if waiting is not None:
+            return _confirm(state, waiting.key, "second press", now)
     rule = _blocking_rule(state, product, cfg, now, rules)
     if rule is not None:
         pattern = (
             LedPattern.ALREADY_ORDERED
             if rule in (Rule.ONE_OPEN_ORDER, Rule.COOLDOWN)
-            else LedPattern.FAILED
+            else LedPattern.LIMIT_REACHED
         )
         report = Report(Outcome.ABSORBED, device, now, product, event_id, rule=rule)
         return state, [report, Feedback(device, pattern)]
     key = order_key(rules.secret, rules.gateway_id, device, event_id)
     hold_until = now + cfg.confirm_window if cfg.confirm_window > 0 else None
+    if cfg.confirm:
+        # Held until confirmed; hold_until is when it expires instead of being sent.
+        hold_until = now + cfg.confirm_expires
     order_state = OrderState.HELD if hold_until is not None else OrderState.QUEUED
     intent = PlaceOrder(
         key=key,
@@ -251,7 +267,17 @@ def _order(
         placed=(*placed, PlacedOrder(key, product, cfg.quantity, now)),
     )
     outcome = Outcome.HELD if hold_until is not None else Outcome.ORDERED
-    report = Report(outcome, device, now, product, event_id, order_key=key, state=order_state)
+    detail = "waiting for a confirmation (press again, or confirm on the web page)"
+    report = Report(
+        outcome,
+        device,
+        now,
+        product,
+        event_id,
+        order_key=key,
+        state=order_state,
+        detail=detail if cfg.confirm else None,
+    )
     return state, [intent, report, Feedback(device, LedPattern.RECEIVED)]
 
 
@@ -531,7 +557,7 @@ def _tick(state: State, now: float, rules: Rules) -> Decision:
             continue
         state, more = _maybe_settled(state, sensor, now, rules)
         actions.extend(more)
-    state, released = _release_held(state, now)
+    state, released = _release_held(state, now, rules)
     actions.extend(released)
     if state.intervals:
         state, due = _due_soon(state, now, rules)
@@ -543,9 +569,10 @@ def _tick(state: State, now: float, rules: Rules) -> Decision:
     return state, actions
 
 
-def _release_held(state: State, now: float) -> Decision:
+def _release_held(state: State, now: float, rules: Rules) -> Decision:
     """Held orders whose confirm window is over go to the sender (a cancel inside the
-    window has already removed them)."""
+    window has already removed them); those that waited for a confirmation in vain
+    are dropped instead."""
     due = [
         o
         for o in state.open_orders
@@ -553,17 +580,76 @@ def _release_held(state: State, now: float) -> Decision:
     ]
     if not due:
         return state, []
-    keys = {o.key for o in due}
+    expired = {o.key for o in due if _needs_consent(o, rules)}
+    released = {o.key for o in due} - expired
     open_orders = tuple(
-        replace(o, state=OrderState.QUEUED) if o.key in keys else o for o in state.open_orders
+        replace(o, state=OrderState.QUEUED)
+        if o.key in released
+        else replace(o, cancel_requested=True)
+        if o.key in expired
+        else o
+        for o in state.open_orders
     )
-    return replace(state, open_orders=open_orders), [ReleaseHeld(o.key) for o in due]
+    actions: list[Action] = []
+    for o in due:
+        if o.key in released:
+            actions.append(ReleaseHeld(o.key))
+            continue
+        waited = now - o.created_at
+        detail = f"not confirmed within {waited / 3600:.3g} h: dropped, nothing was ordered"
+        actions.append(CancelOrder(o.key, o.product, o.device))
+        actions.append(
+            Report(Outcome.EXPIRED, o.device, now, o.product, order_key=o.key, detail=detail)
+        )
+    return replace(state, open_orders=open_orders), actions
+
+
+def _needs_consent(order: OpenOrder, rules: Rules) -> bool:
+    cfg = rules.products.get(order.product)
+    return cfg is not None and cfg.confirm
+
+
+def _awaiting_consent(state: State, product: str) -> OpenOrder | None:
+    waiting = [
+        o
+        for o in state.open_orders
+        if o.product == product and o.state is OrderState.HELD and not o.cancel_requested
+    ]
+    return max(waiting, key=lambda o: o.created_at) if waiting else None
+
+
+def _confirm(state: State, key: str, via: str, now: float) -> Decision:
+    """A yes for a held order: it goes to the sender now (a confirm_window order too,
+    without waiting for its window). Anything else has nothing left to confirm."""
+    order = next((o for o in state.open_orders if o.key == key), None)
+    if order is None or order.state is not OrderState.HELD or order.cancel_requested:
+        detail = f"nothing to confirm via {via}: the order is no longer waiting"
+        device = order.device if order is not None else "?"
+        product = order.product if order is not None else None
+        return state, [Report(Outcome.IGNORED, device, now, product, order_key=key, detail=detail)]
+    open_orders = tuple(
+        replace(o, state=OrderState.QUEUED) if o.key == key else o for o in state.open_orders
+    )
+    report = Report(
+        Outcome.CONFIRMED,
+        order.device,
+        now,
+        order.product,
+        order_key=key,
+        state=OrderState.QUEUED,
+        detail=f"confirmed via {via}",
+    )
+    return replace(state, open_orders=open_orders), [
+        ReleaseHeld(key),
+        report,
+        Feedback(order.device, LedPattern.RECEIVED),
+    ]
 
 
 _UPDATE_PATTERNS = {
     OrderState.ACCEPTED: LedPattern.ACCEPTED,
-    OrderState.REJECTED: LedPattern.FAILED,
-    OrderState.BLOCKED: LedPattern.FAILED,
+    OrderState.REJECTED: LedPattern.REJECTED,
+    OrderState.BLOCKED: LedPattern.BLOCKED,
     OrderState.CANCELLED: LedPattern.CANCELLED,
 }
 

@@ -133,11 +133,26 @@ class OrderUpdate:
 
 
 @dataclass(frozen=True)
+class ConfirmOrder:
+    """The household says yes to a held order: it is sent now.
+
+    Sent by the web page, a Home Assistant button, or made by the core from a second
+    press within the window; ``via`` names which, for the decisions log.
+
+    >>> ConfirmOrder("rg1_k", via="web").via
+    'web'
+    """
+
+    key: str
+    via: str
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed: promotes settled sensor readings and notices silent sensors."""
 
 
-Event = ButtonEvent | SensorReading | InvalidInput | OrderUpdate | Tick
+Event = ButtonEvent | SensorReading | InvalidInput | OrderUpdate | ConfirmOrder | Tick
 
 
 # --------------------------------------------------------------------------- actions
@@ -161,6 +176,8 @@ class Outcome(StrEnum):
     ORDER_STATUS = "order_status"
     FORECAST = "forecast"  # a sensor's projected empty date changed (``value``: epoch s)
     DUE_SOON = "due_soon"  # a button-only product is usually reordered about now
+    CONFIRMED = "confirmed"  # a held order was confirmed and goes to the shop now
+    EXPIRED = "expired"  # an order waiting for a confirmation got none in time: dropped
 
 
 class Rule(StrEnum):
@@ -178,7 +195,9 @@ class LedPattern(StrEnum):
     ACCEPTED = "accepted"  # solid for 3 s
     ALREADY_ORDERED = "already_ordered"  # two slow blinks
     QUEUED = "queued"  # slow pulse until sent
-    FAILED = "failed"  # fast blinking for 5 s
+    LIMIT_REACHED = "limit_reached"  # fast blinking for 5 s: a daily cap said no
+    REJECTED = "rejected"  # three long blinks: the shop refused the order for good
+    BLOCKED = "blocked"  # lit with short dark gaps until replaced: the shop refused the token
     CANCELLED = "cancelled"  # three quick blinks
     OFF = "off"
 

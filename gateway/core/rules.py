@@ -30,6 +30,8 @@ class ProductRules:
     shop: str = DEFAULT_SHOP  # the configured shop that sells it
     lead_time: float = 2 * 86_400.0  # accepted -> delivered until the shop's history says
     order_when_due: bool = False  # a button-only product orders itself when it is due
+    confirm: bool = False  # held until the household confirms; never sent on its own
+    confirm_expires: float = 86_400.0  # an unconfirmed order is dropped after this
 
 
 @dataclass(frozen=True)

@@ -237,9 +237,11 @@ class Store(SenderClaims):
     @staticmethod
     def _release(c: sqlite3.Connection, key: str, now: float | None, tally: _Tally) -> None:
         cursor = c.execute(
-            "UPDATE orders SET state = ?, next_attempt_at = hold_until, "
+            # A confirmed order leaves now, before its hold_until (its expiry).
+            "UPDATE orders SET state = ?, "
+            "next_attempt_at = min(hold_until, coalesce(?, hold_until)), "
             "updated_at = coalesce(?, updated_at) WHERE key = ? AND state = ?",
-            (OrderState.QUEUED, now, key, OrderState.HELD),
+            (OrderState.QUEUED, now, now, key, OrderState.HELD),
         )
         if cursor.rowcount:
             tally.released.append(key)

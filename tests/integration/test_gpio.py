@@ -222,7 +222,7 @@ def test_only_buttons_with_gpio_are_wired(
     )
     assert gpio.devices == ("laundry",)
     gpio.show("coffee", LedPattern.RECEIVED)  # no LED: nothing happens, nothing raised
-    gpio.show("nobody", LedPattern.FAILED)
+    gpio.show("nobody", LedPattern.LIMIT_REACHED)
 
 
 def test_without_gpio_pins_no_pin_factory_is_loaded(events: queue.Queue[ButtonEvent]) -> None:
@@ -363,7 +363,7 @@ def test_led_patterns_are_distinct_by_count(
         LedPattern.RECEIVED: (5, 20),
         LedPattern.ACCEPTED: (6, 21),
         LedPattern.ALREADY_ORDERED: (13, 16),
-        LedPattern.FAILED: (19, 12),
+        LedPattern.LIMIT_REACHED: (19, 12),
         LedPattern.CANCELLED: (26, 25),
     }
     gpio = make_gpio(*(button(p.value, b, led=led) for p, (b, led) in finite.items()))
@@ -372,14 +372,14 @@ def test_led_patterns_are_distinct_by_count(
         pin.clear_states()
         gpio.show(pattern.value, pattern)
 
-    fast = PATTERNS[LedPattern.FAILED].n
+    fast = PATTERNS[LedPattern.LIMIT_REACHED].n
     assert fast is not None
     expected = {
         LedPattern.RECEIVED: 1,
         LedPattern.ACCEPTED: 1,
         LedPattern.ALREADY_ORDERED: 2,
         LedPattern.CANCELLED: 3,
-        LedPattern.FAILED: fast,
+        LedPattern.LIMIT_REACHED: fast,
     }
     for pattern, count in expected.items():
         wait_until(
@@ -389,7 +389,7 @@ def test_led_patterns_are_distinct_by_count(
     time.sleep(1.5)  # longer than any gap inside a pattern: a stray extra blink would show
     assert {p: on_periods(pin) for p, pin in pins.items()} == expected
     assert all(pin.state == 0 for pin in pins.values())  # finite patterns end dark
-    assert expected[LedPattern.FAILED] > expected[LedPattern.CANCELLED]
+    assert expected[LedPattern.LIMIT_REACHED] > expected[LedPattern.CANCELLED]
     # RECEIVED and ACCEPTED both light once; ACCEPTED's light is the long, steady one.
     assert lit_durations(pins[LedPattern.ACCEPTED])[0] > lit_durations(pins[LedPattern.RECEIVED])[0]
 
@@ -444,7 +444,7 @@ def test_show_after_close_is_ignored(
 ) -> None:
     gpio = make_gpio(button("laundry", 17, led=22))
     gpio.close()
-    gpio.show("laundry", LedPattern.FAILED)
+    gpio.show("laundry", LedPattern.LIMIT_REACHED)
     assert gpio.stats().get("led_errors", 0) == 0
 
 
