@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -152,116 +151,6 @@ def check_topic(topic: str) -> str:
     if topic != topic.strip() or "\x00" in topic:
         raise ValueError(f"'{topic}' has surrounding spaces or a NUL — write the topic as-is")
     return topic
-
-
-def check_model_name(name: str | None) -> str | None:
-    """A Zigbee2MQTT model must be one of the known definitions (devices.z2m_models)."""
-    if name is None:
-        return None
-    from devices.z2m_models import model_names
-
-    valid = model_names()
-    if name not in valid:
-        listed = f"known models: {', '.join(valid)}"
-        hint = suggest(name, valid, listing="", otherwise=listed)
-        raise ValueError(
-            f"unknown Zigbee2MQTT model '{name}' — {hint} (or give the words yourself "
-            "with actions: {press: [...], cancel: [...]})"
-        )
-    return name
-
-
-def check_button_of_model(button: str | None, model: object) -> str | None:
-    """A ``button:`` the model has (its buttons are named in devices.z2m_models)."""
-    if button is None or not isinstance(model, str):
-        return button
-    from devices.z2m_models import get_model
-
-    try:
-        buttons = [b.name for b in get_model(model).buttons]
-    except KeyError:
-        return button  # the model itself is reported
-    if button not in buttons:
-        listed = ", ".join(buttons)
-        hint = suggest(button, buttons, listing="", otherwise=f"its buttons are: {listed}")
-        raise ValueError(f"{model} has no button '{button}' — {hint} (buttons: {listed})")
-    return button
-
-
-def check_action_map(value: object) -> dict[str, list[str]] | None:
-    """``actions: {press: [...], cancel: [...], release: [...], ignore: [...]}``;
-    a single word stands for a list of one. Every problem of the map is refused."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValueError(
-            "expected a mapping such as {press: [single], cancel: [hold]} — "
-            "list the device's own words under press, cancel, release, ignore"
-        )
-    from devices import ActionMap, ActionMapError
-
-    try:
-        words = ActionMap.from_config(value)
-    except ActionMapError as exc:
-        raise ValueError(str(exc)) from None
-    return {role: list(words.words(role)) for role in ("press", "cancel", "release", "ignore")}
-
-
-def check_threshold(value: object, info: ValidationInfo) -> object:
-    """``250``, ``250 g``, ``0.25 kg``, ``8 oz`` -> a number in the sensor's unit.
-
-    The sensor's unit is its ``unit:``, or the one its profile reports (a Tasmota
-    HX711 says kg); a threshold in another unit of the same kind is converted.
-    """
-    from devices.units import RAW_COUNTS, UnitError, parse_quantity
-
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return value  # pydantic's "expected a number"
-    try:
-        quantity = parse_quantity(value)
-    except UnitError as exc:
-        raise ValueError(str(exc)) from None
-    unit = sensor_unit(info.data)
-    if unit == RAW_COUNTS:
-        return quantity.value  # the check asks for scale: and offset: (relations)
-    if quantity.unit is None:
-        if unit is not None and info.data.get("unit") is None:
-            shown = f"{quantity.value:g}"
-            raise ValueError(
-                f"has no unit, and this sensor reports {unit} — write it with its unit, "
-                f"e.g. '{shown} g' or '{shown} {unit}'"
-            )
-        return quantity.value
-    if unit is None:
-        raise ValueError(
-            f"is in {quantity.unit}, but the sensor has no unit — add unit: {quantity.unit} "
-            "(the unit its numbers are in)"
-        )
-    try:
-        return quantity.to(unit)
-    except UnitError as exc:
-        raise ValueError(f"{exc} — write it in {unit}, or fix the sensor's unit:") from None
-
-
-def sensor_unit(data: Mapping[str, Any]) -> str | None:
-    """The unit a sensor decides in: its ``unit:``, else the one its profile reports.
-
-    Raw ``counts`` turned into a quantity by ``scale:`` are in ``unit:`` (or none).
-    """
-    declared = data.get("unit")
-    if isinstance(declared, str):
-        from devices.units import normalise
-
-        return normalise(declared)
-    if data.get("scale") is not None:
-        return None
-    from devices import PROFILES
-
-    profile = PROFILES.get(str(data.get("profile", "json")))
-    if profile is None:
-        return None
-    path = data.get("value")
-    return profile.reading_unit(path if isinstance(path, str) else None)
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -542,36 +431,11 @@ class ButtonConfig(_Model):
     action: str | None = None
     event_id: str | None = None
     button_index: int = Field(default=1, ge=1, le=8)
-    # Which words order: a Zigbee2MQTT model (and one of its buttons), or the
-    # words themselves (zigbee2mqtt, esphome events).
-    model: str | None = None
-    button: str | None = None
-    actions: dict[str, list[str]] | None = None
-    # Shelly Gen2+: the component whose events count (button:200, a BLU button).
-    component: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,32}:[0-9]{1,4}$")
-    # ESPHome binary sensor: the gateway times ON..OFF itself (short = press,
-    # held for hold_time = cancel), like a wired button.
-    gateway_timed: bool = False
 
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str | None) -> str | None:
         return check_profile_name(value)
-
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, value: str | None) -> str | None:
-        return check_model_name(value)
-
-    @field_validator("button")
-    @classmethod
-    def _button_of_model(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return check_button_of_model(value, info.data.get("model"))
-
-    @field_validator("actions", mode="before")
-    @classmethod
-    def _action_map(cls, value: object) -> dict[str, list[str]] | None:
-        return check_action_map(value)
 
     @field_validator("mqtt")
     @classmethod
@@ -586,22 +450,12 @@ class SensorConfig(_Model):
     profile: str = "json"
     value: str | None = None
     event_id: str | None = None
-    # The unit the sensor decides (and is shown) in; its numbers are in it unless
-    # the profile says otherwise (then converted), or scale/offset make them so.
-    unit: str | None = Field(default=None, min_length=1, max_length=16)
-    # Raw ADC counts -> unit: value = raw * scale + offset.
-    scale: float | None = Field(default=None, allow_inf_nan=False)
-    offset: float = Field(default=0.0, allow_inf_nan=False)
     reorder_below: float
     rearm_above: float
     settle: Duration = 60.0
     stale_after: Duration = 3600.0
+    unit: str | None = None
     forecast: ForecastConfig | None = None
-
-    @field_validator("reorder_below", "rearm_above", mode="before")
-    @classmethod
-    def _threshold_in_sensor_unit(cls, value: object, info: ValidationInfo) -> object:
-        return check_threshold(value, info)
 
     @field_validator("mqtt")
     @classmethod

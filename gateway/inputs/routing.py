@@ -1,14 +1,8 @@
 """From MQTT messages to events: which configured device a topic belongs to,
 which profile parses it, and how its id (or lack of one) is named.
 
-No paho. The core thread calls :meth:`Router.events` for each message the MQTT
-link hands over; the router converts at this edge what the core should not
-know about: a reading's unit into the sensor's, raw counts through the
-configured scale, the ON..OFF of a gateway-timed binary sensor into a press or
-a cancel (timed by the clock seam), and Shelly Gen1 counters since the device's
-last boot (:mod:`gateway.inputs.counters`). Every message on a configured topic
-that carries an event ends as an event, an :class:`Ignored` that names the
-word, or an :class:`~gateway.core.events.InvalidInput` that says why.
+Pure: no paho, no clock. The core thread calls :meth:`Router.events` for each
+message the MQTT link hands over.
 
 >>> from gateway.config.models import Config
 >>> cfg = Config.model_validate({
@@ -24,48 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 
-from devices import (
-    ActionMap,
-    DeviceAction,
-    DeviceReading,
-    ParseError,
-    Profile,
-    ProfileOptions,
-    get_profile,
-)
+from devices import DeviceAction, DeviceReading, ParseError, Profile, ProfileOptions, get_profile
 from devices._payload import as_event_id, decode_object
-from devices.units import UnitError, convert
-from gateway.clock import Clock, RealClock
-from gateway.config.models import ButtonConfig, Config, SensorConfig, sensor_unit
+from gateway.config.models import Config
 from gateway.core.events import ButtonEvent, Event, InvalidInput, SensorReading
-from gateway.inputs.counters import BootCounters
-from gateway.inputs.held import HeldTimer
 from gateway.outputs.topics import GatewayTopics
-
-
-@dataclass(frozen=True)
-class ReadingScale:
-    """How a sensor's numbers become the numbers its thresholds are in.
-
-    >>> ReadingScale(unit="g").apply(0.412, "kg")
-    412.0
-    >>> ReadingScale(unit="g", scale=0.01, offset=-20.0).apply(98123.0, "counts")
-    961.23
-    """
-
-    unit: str | None = None  # the unit the sensor decides in
-    scale: float | None = None  # raw counts -> unit
-    offset: float = 0.0
-
-    def apply(self, value: float, source: str | None) -> float:
-        if self.scale is not None:
-            return round(value * self.scale + self.offset, 9)
-        if source is not None and self.unit is not None:
-            value = convert(value, source, self.unit)
-        return value + self.offset
 
 
 @dataclass(frozen=True)
@@ -76,8 +35,6 @@ class Route:
     options: ProfileOptions = field(default_factory=ProfileOptions)
     action: str | None = None  # virtual: "press" | "hold"
     pin: int | None = None  # sim-gpio
-    reading: ReadingScale = field(default_factory=ReadingScale)  # sensors
-    timer: HeldTimer | None = None  # a binary sensor the gateway times
 
 
 @dataclass(frozen=True)
@@ -102,15 +59,11 @@ Routed = Event | SimGpio | Ignored
 class Router:
     """Topic -> device routes for buttons, sensors and the virtual command topics."""
 
-    def __init__(self, routes: dict[str, Route], clock: Clock | None = None) -> None:
+    def __init__(self, routes: dict[str, Route]) -> None:
         self._routes = routes
-        self._clock: Clock = clock if clock is not None else RealClock()
-        self._counters = BootCounters()
 
     @classmethod
-    def from_config(
-        cls, config: Config, *, sim_gpio: bool = False, clock: Clock | None = None
-    ) -> Router:
+    def from_config(cls, config: Config, *, sim_gpio: bool = False) -> Router:
         own = GatewayTopics(config.mqtt.topic_prefix, config.gateway.id)
         routes: dict[str, Route] = {}
         for b in config.buttons:
@@ -118,8 +71,10 @@ class Router:
             routes[own.cancel(b.name)] = Route(b.name, "virtual", action="hold")
             if b.mqtt and b.profile:
                 profile = get_profile(b.profile)
-                timer = HeldTimer(b.hold_time) if b.gateway_timed else None
-                route = Route(b.name, "button", profile, button_options(b), timer=timer)
+                options = ProfileOptions(
+                    action_path=b.action, event_id_path=b.event_id, button_index=b.button_index
+                )
+                route = Route(b.name, "button", profile, options)
                 routes[b.mqtt] = route
                 for sub in profile.subtopics:
                     routes[f"{b.mqtt}/{sub}"] = route
@@ -127,15 +82,11 @@ class Router:
                 routes[own.sim_gpio(b.gpio)] = Route(b.name, "sim-gpio", pin=b.gpio)
         for s in config.sensors:
             profile = get_profile(s.profile)
-            route = Route(s.name, "sensor", profile, sensor_options(s), reading=reading_scale(s))
-            routes[s.mqtt] = route
+            options = ProfileOptions(value_path=s.value, event_id_path=s.event_id)
+            routes[s.mqtt] = Route(s.name, "sensor", profile, options)
             for sub in profile.subtopics:
-                routes[f"{s.mqtt}/{sub}"] = route
-        return cls(routes, clock)
-
-    def route(self, topic: str) -> Route | None:
-        """The configured route of ``topic`` (None: no configured device there)."""
-        return self._routes.get(topic)
+                routes[f"{s.mqtt}/{sub}"] = Route(s.name, "sensor", profile, options)
+        return cls(routes)
 
     @property
     def topics(self) -> list[str]:
@@ -159,79 +110,33 @@ class Router:
         out: list[Routed] = []
         for item in parsed:
             if route.kind == "sensor":
-                out.append(self._reading(route, topic, item, retain, dup))
+                if not isinstance(item, DeviceReading):
+                    out.append(Ignored(route.device, "a sensor sent an action, not a reading"))
+                    continue
+                out.append(
+                    SensorReading(route.device, item.value, item.event_id, retain, redelivered=dup)
+                )
                 continue
-            out.append(self._button(route, topic, payload, item, mid, retain, dup))
+            if not isinstance(item, DeviceAction):
+                out.append(Ignored(route.device, "a button sent a reading, not an action"))
+            elif item.action == "other":
+                out.append(Ignored(route.device, f"action {item.raw!r} is not mapped to an order"))
+            else:
+                event_id, synthetic = item.event_id, False
+                if event_id is None:
+                    event_id, synthetic = _synthetic_id(topic, payload, mid), True
+                out.append(
+                    ButtonEvent(
+                        route.device,
+                        item.action,
+                        event_id,
+                        "mqtt",
+                        retained=retain,
+                        redelivered=dup,
+                        synthetic_id=synthetic,
+                    )
+                )
         return out
-
-    def _button(
-        self,
-        route: Route,
-        topic: str,
-        payload: bytes,
-        parsed: DeviceAction | DeviceReading,
-        mid: int,
-        retain: bool,
-        dup: bool,
-    ) -> Routed:
-        if not isinstance(parsed, DeviceAction):
-            return Ignored(route.device, "a button sent a reading, not an action")
-        item = parsed
-        if route.timer is not None:
-            timed = self._timed(route, parsed, retain)
-            if isinstance(timed, Ignored):
-                return timed
-            item = timed
-        redelivered, synthetic = dup, item.event_id is None
-        if item.event_id is not None and _is_boot_counter(route, item.event_id):
-            # Gen1 counts again from 0 after a power cut: only the last count since
-            # the device's boot says whether this is the same event again.
-            judged = self._counters.judge(route.device, int(item.event_id.removeprefix("cnt-")))
-            redelivered = dup or judged == "repeat"
-            synthetic = True  # never a permanent id: the order is named by its moment
-        if item.action == "other":
-            return Ignored(route.device, f"action {item.raw!r} is not mapped to an order")
-        event_id = item.event_id
-        if event_id is None:
-            event_id = _synthetic_id(topic, payload, mid)
-        return ButtonEvent(
-            route.device,
-            item.action,
-            event_id,
-            "mqtt",
-            retained=retain,
-            redelivered=redelivered,
-            synthetic_id=synthetic,
-        )
-
-    def _reading(
-        self, route: Route, topic: str, item: DeviceAction | DeviceReading, retain: bool, dup: bool
-    ) -> Routed:
-        if not isinstance(item, DeviceReading):
-            return Ignored(route.device, f"a sensor sent the action {item.raw!r}, not a reading")
-        try:
-            value = route.reading.apply(item.value, item.unit)
-        except UnitError as exc:
-            return InvalidInput(route.device, topic, f"the reading's unit: {exc}")
-        if not math.isfinite(value):
-            return InvalidInput(route.device, topic, f"the reading {item.value!r} is out of range")
-        return SensorReading(route.device, value, item.event_id, retain, redelivered=dup)
-
-    def _timed(self, route: Route, item: DeviceAction, retain: bool) -> DeviceAction | Ignored:
-        """ON starts the timer, OFF says what the press was (gateway-timed buttons)."""
-        assert route.timer is not None
-        if retain:
-            # A retained state is the broker's memory, not a finger: it must not
-            # start (or end) a press.
-            return Ignored(route.device, f"retained state {item.raw!r}, not a press")
-        now = self._clock.now()
-        if item.action == "press":
-            route.timer.down(route.device, now)
-            return Ignored(route.device, f"{item.raw!r}: button down — decided when it is let go")
-        meaning = route.timer.up(route.device, now)
-        if meaning is None:
-            return Ignored(route.device, f"{item.raw!r}: let go without a press seen first")
-        return DeviceAction(meaning, item.raw, item.event_id)
 
     def _virtual(
         self, route: Route, topic: str, payload: bytes, mid: int, retain: bool, dup: bool
@@ -270,41 +175,6 @@ class Router:
         if action not in ("press", "hold"):
             return InvalidInput(route.device, topic, 'expected {"action": "press" | "hold"}')
         return SimGpio(route.pin, str(action))
-
-
-def button_options(b: ButtonConfig) -> ProfileOptions:
-    """The profile options of a configured button."""
-    return ProfileOptions(
-        action_path=b.action,
-        event_id_path=b.event_id,
-        button_index=b.button_index,
-        model=b.model,
-        button=b.button,
-        actions=None if b.actions is None else ActionMap.from_config(b.actions),
-        component=b.component,
-    )
-
-
-def sensor_options(s: SensorConfig) -> ProfileOptions:
-    """The profile options of a configured sensor (its profile's default path)."""
-    profile = get_profile(s.profile)
-    return ProfileOptions(
-        value_path=s.value or profile.default_value_path, event_id_path=s.event_id
-    )
-
-
-def reading_scale(s: SensorConfig) -> ReadingScale:
-    """How the sensor's numbers become the ones its thresholds are written in."""
-    return ReadingScale(unit=sensor_unit(s.model_dump()), scale=s.scale, offset=s.offset)
-
-
-def _is_boot_counter(route: Route, event_id: str) -> bool:
-    return (
-        route.profile is not None
-        and route.profile.name == "shelly"
-        and event_id.startswith("cnt-")
-        and event_id[4:].isdecimal()
-    )
 
 
 def _synthetic_id(topic: str, payload: bytes, mid: int) -> str:
