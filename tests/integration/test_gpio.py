@@ -31,7 +31,7 @@ from gateway.inputs.gpio import (
     make_pin_factory,
 )
 from gateway.outputs.led import PATTERNS
-from tests.support.leds import lit_durations, on_periods
+from tests.support.leds import lit_durations, mock_pins, on_periods
 
 DEADLINE = 20.0  # seconds; only ever reached when something is broken
 
@@ -61,14 +61,8 @@ def drain(events: queue.Queue[ButtonEvent]) -> list[ButtonEvent]:
 
 @pytest.fixture
 def factory() -> Iterator[MockFactory]:
-    previous = Device.pin_factory
-    mock = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = mock
-    try:
+    with mock_pins() as mock:
         yield mock
-    finally:
-        mock.close()
-        Device.pin_factory = previous
 
 
 @pytest.fixture

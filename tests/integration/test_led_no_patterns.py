@@ -12,8 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from gateway.config.models import ButtonConfig
 from gateway.core.decide import State, decide
@@ -28,7 +27,7 @@ from gateway.core.events import (
 from gateway.core.rules import ProductRules, Rules
 from gateway.inputs.gpio import GpioButtons
 from gateway.outputs.led import PATTERNS
-from tests.support.leds import lit_durations, on_periods
+from tests.support.leds import lit_durations, mock_pins, on_periods
 
 DEADLINE = 20.0
 
@@ -43,14 +42,8 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 
 @pytest.fixture
 def factory() -> Iterator[MockFactory]:
-    previous = Device.pin_factory
-    mock = MockFactory(pin_class=MockPWMPin)
-    Device.pin_factory = mock
-    try:
+    with mock_pins() as mock:
         yield mock
-    finally:
-        mock.close()
-        Device.pin_factory = previous
 
 
 def pattern_for(cause: str) -> LedPattern:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from gpiozero.pins.mock import MockPin
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 
 def lit_durations(pin: MockPin) -> list[float]:
@@ -27,3 +30,17 @@ def on_periods(pin: MockPin) -> int:
     """How many times the LED went from dark to lit."""
     values = [float(s.state) for s in pin.states]
     return sum(1 for before, after in itertools.pairwise(values) if before == 0 and after > 0)
+
+
+@contextmanager
+def mock_pins() -> Iterator[MockFactory]:
+    """gpiozero's own MockFactory (PWM-capable pins) as the default pin factory, put
+    back as it was afterwards: the seam tests drive GPIO through."""
+    previous = Device.pin_factory
+    mock = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = mock
+    try:
+        yield mock
+    finally:
+        mock.close()
+        Device.pin_factory = previous
