@@ -54,6 +54,8 @@ __all__ = [
     "TooLate",
     "Unclear",
     "build_body",
+    "canonical_json",
+    "intent_document",
 ]
 
 
@@ -106,10 +108,9 @@ class CommerceBackend(Protocol):
     def close(self) -> None: ...
 
 
-def build_body(intent: PlaceOrder) -> bytes:
-    """The order request body: compact JSON, sorted keys, so the same intent always
-    gives the same bytes (the shop compares bodies under one Idempotency-Key)."""
-    document = {
+def intent_document(intent: PlaceOrder) -> dict[str, object]:
+    """The fields of an order every backend sends, as plain JSON values."""
+    return {
         "sku": intent.sku,
         "quantity": intent.quantity,
         "source": {
@@ -120,6 +121,16 @@ def build_body(intent: PlaceOrder) -> bytes:
         },
         "created_at": rfc3339(intent.created_at),
     }
+
+
+def canonical_json(document: dict[str, object]) -> bytes:
+    """Compact JSON with sorted keys: the same document always gives the same bytes,
+    which is what a shop compares under one Idempotency-Key (and a signature covers)."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"
     )
+
+
+def build_body(intent: PlaceOrder) -> bytes:
+    """The Reorder API's order request body (docs/commerce-api.md)."""
+    return canonical_json(intent_document(intent))

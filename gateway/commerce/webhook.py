@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.clock import RealClock, rfc3339
+from gateway.clock import RealClock
 from gateway.commerce.base import (
     Accepted,
     CancelResult,
@@ -41,6 +41,8 @@ from gateway.commerce.base import (
     Status,
     StatusResult,
     TooLate,
+    canonical_json,
+    intent_document,
 )
 from gateway.commerce.wire import (
     WIRE_ERRORS,
@@ -69,22 +71,9 @@ def webhook_body(intent: PlaceOrder) -> bytes:
     >>> webhook_body(intent)[:32]
     b'{"created_at":"1970-01-01T00:00:'
     """
-    document = {
-        "idempotency_key": intent.key,
-        "product": intent.product,
-        "sku": intent.sku,
-        "quantity": intent.quantity,
-        "source": {
-            "gateway": intent.gateway,
-            "device": intent.device,
-            "trigger": intent.trigger,
-            "event_id": intent.event_id,
-        },
-        "created_at": rfc3339(intent.created_at),
-    }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    document = intent_document(intent)
+    document.update(idempotency_key=intent.key, product=intent.product)
+    return canonical_json(document)
 
 
 def signature(secret: bytes, timestamp: int, body: bytes) -> str:

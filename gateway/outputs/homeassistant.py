@@ -53,8 +53,9 @@ from gateway.clock import rfc3339
 from gateway.config.models import Config
 from gateway.core.decide import State
 from gateway.core.events import OrderState, Outcome, Report
+from gateway.core.keys import short_key
 from gateway.outputs.files import write_private
-from gateway.outputs.reports import report_json, short_key
+from gateway.outputs.reports import report_json
 from gateway.outputs.topics import GatewayTopics
 
 log = logging.getLogger(__name__)

@@ -21,11 +21,7 @@ from dataclasses import replace
 
 from gateway.clock import Clock, RealClock, rfc3339
 from gateway.core.events import Outcome, Report
-
-
-def short_key(key: str | None) -> str | None:
-    """Idempotency keys are long; 12 characters identify an order in logs and the CLI."""
-    return None if key is None else key[:12]
+from gateway.core.keys import short_key
 
 
 def report_json(report: Report) -> dict[str, object]:
@@ -38,7 +34,7 @@ def report_json(report: Report) -> dict[str, object]:
         "product": report.product,
         "event_id": report.event_id,
         "rule": report.rule.value if report.rule else None,
-        "order": short_key(report.order_key),
+        "order": (short_key(report.order_key) if report.order_key else None),
         "state": report.state.value if report.state else None,
         "detail": report.detail,
         "value": report.value,
@@ -66,7 +62,7 @@ def describe(report: Report) -> str:
     """One human line per decision, with the event id (the issue asks for it)."""
     parts = [f"{report.device}: {report.outcome.value}"]
     if report.outcome is Outcome.ORDER_STATUS and report.state is not None:
-        parts = [f"{report.device}: order {short_key(report.order_key)} {report.state.value}"]
+        parts = [f"{report.device}: order {short_key(report.order_key or '')} {report.state.value}"]
     if report.rule is not None:
         parts.append(f"by {report.rule.value}")
     if report.product:
@@ -76,7 +72,7 @@ def describe(report: Report) -> str:
     if report.event_id:
         parts.append(f"event {report.event_id}")
     if report.order_key and report.outcome is not Outcome.ORDER_STATUS:
-        parts.append(f"order {short_key(report.order_key)}")
+        parts.append(f"order {short_key(report.order_key or '')}")
     if report.price is not None:
         parts.append(f"total {report.price.shown}")
     if report.detail:
