@@ -43,7 +43,8 @@ from gateway.engine.decider import Core, Decided, Item, Reconfigure
 from gateway.engine.sender import Sender
 from gateway.errors import DriveRefusedError
 from gateway.inputs.gpio import GpioButtons, make_pin_factory
-from gateway.inputs.mqtt import InboundMessage, MqttLink
+from gateway.inputs.messages import InboundMessage
+from gateway.inputs.mqtt import MqttLink
 from gateway.inputs.routing import Router
 from gateway.ops.metrics import Metrics, MetricsEndpoint
 from gateway.ops.observability import Activity, Observability

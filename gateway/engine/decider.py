@@ -55,7 +55,7 @@ from gateway.core.events import (
     Tick,
 )
 from gateway.core.rules import Rules
-from gateway.inputs.mqtt import InboundMessage
+from gateway.inputs.messages import InboundMessage
 from gateway.inputs.routing import Ignored, Routed, Router, SimGpio
 from gateway.outbox.store import OutboxError, Store
 from gateway.outputs.reports import RateLimitedLog

@@ -63,6 +63,7 @@ from gateway.config.broker import parse_broker_url
 from gateway.config.models import MqttSection
 from gateway.errors import BrokerUrlError, TlsSetupError, TopicFilterError
 from gateway.inputs.broker_failures import FailureLog, describe_connect_error, describe_refusal
+from gateway.inputs.messages import InboundMessage
 from gateway.outputs.reports import RateLimitedLog
 from gateway.outputs.topics import GatewayTopics
 
@@ -95,22 +96,6 @@ def check_topic_filter(topic_filter: str) -> None:
             raise TopicFilterError(f"'{topic_filter}': '#' is allowed only as the whole last level")
         if "+" in level and level != "+":
             raise TopicFilterError(f"'{topic_filter}': '+' must be a whole level, e.g. a/+/b")
-
-
-@dataclass(frozen=True)
-class InboundMessage:
-    """One MQTT message, as handed to the daemon. Acknowledge with ``link.ack(mid, qos)``."""
-
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    retain: bool  # from the broker's retained store: never a press
-    dup: bool  # the broker sent this before (we did not acknowledge it)
-    # Which delivery of ``mid`` this is. The broker reuses a packet id as soon as it
-    # has its PUBACK, so an ack must name the delivery it is for, or the ack of a
-    # stale copy could acknowledge a newer, uncommitted message with the same id.
-    delivery: int = 0
 
 
 @dataclass(frozen=True)

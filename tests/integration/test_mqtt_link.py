@@ -17,8 +17,8 @@ import pytest
 
 from gateway.config.broker import BrokerAddress, BrokerUrlError, parse_broker_url
 from gateway.config.models import MqttSection
+from gateway.inputs.messages import InboundMessage
 from gateway.inputs.mqtt import (
-    InboundMessage,
     MqttLink,
     TlsSetupError,
     TopicFilterError,

@@ -20,7 +20,7 @@ from gateway.core.events import (
     SaveEpisode,
 )
 from gateway.engine.decider import Core, Decided, load_state
-from gateway.inputs.mqtt import InboundMessage
+from gateway.inputs.messages import InboundMessage
 from gateway.inputs.routing import Router
 from gateway.outbox.store import OutboxError, Store
 from gateway.wiring import core_rules
