@@ -10,6 +10,7 @@ distinct event id at the shop, and every POST carried an Idempotency-Key.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,29 @@ def assert_exactly_once(
     assert stats["posts_without_key"] == 0, stats
     assert "Traceback" not in gw.log_text(), gw.tail()
     return stats
+
+
+@contextmanager
+def gateway_and_shop_at(
+    workdir: Path, broker: Broker, config: dict[str, Any], scale: float, **shop: Any
+) -> Iterator[tuple[GatewayProcess, ShopProcess]]:
+    """A shop and a ready gateway sharing one scaled clock; both gone afterwards."""
+    shop_process = ShopProcess(workdir / "shop", time_scale=scale, **shop)
+    gateway: GatewayProcess | None = None
+    try:
+        shop_process.start()
+        gateway = GatewayProcess(
+            workdir / "gateway",
+            config,
+            broker_url=broker.url,
+            shop_url=shop_process.url,
+            shop_token=shop_process.token,
+            time_scale=scale,
+        )
+        gateway.start()
+        gateway.wait_ready()
+        yield gateway, shop_process
+    finally:
+        if gateway is not None:
+            gateway.close()
+        shop_process.kill()

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from gateway.clock import ORIGIN_ENV
+from tests.e2e.conftest import gateway_and_shop_at
 from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess
 from tests.support.publisher import Publisher, wait_until
@@ -65,25 +66,8 @@ def shared_timeline(monkeypatch: pytest.MonkeyPatch) -> None:
 def gateway_and_shop(
     tmp_path: Path, broker: Broker
 ) -> Iterator[tuple[GatewayProcess, ShopProcess]]:
-    shop = ShopProcess(tmp_path / "shop", time_scale=SCALE)
-    gateway: GatewayProcess | None = None
-    try:
-        shop.start()
-        gateway = GatewayProcess(
-            tmp_path / "gateway",
-            CONFIG,
-            broker_url=broker.url,
-            shop_url=shop.url,
-            shop_token=shop.token,
-            time_scale=SCALE,
-        )
-        gateway.start()
-        gateway.wait_ready()
-        yield gateway, shop
-    finally:
-        if gateway is not None:
-            gateway.close()
-        shop.kill()
+    with gateway_and_shop_at(tmp_path, broker, CONFIG, SCALE) as pair:
+        yield pair
 
 
 def _feed_until(scale: Publisher, began: float, day: float) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from gateway.clock import ORIGIN_ENV
+from tests.e2e.conftest import gateway_and_shop_at
 from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess
 from tests.support.publisher import wait_until
@@ -132,25 +133,10 @@ def low_second(event_id: str) -> int:
 
 @pytest.fixture
 def month_gateway(tmp_path: Path, broker: Broker) -> Iterator[tuple[GatewayProcess, ShopProcess]]:
-    shop = ShopProcess(tmp_path / "shop", time_scale=SCALE, ship_after="1d", deliver_after="1d")
-    gateway: GatewayProcess | None = None
-    try:
-        shop.start()
-        gateway = GatewayProcess(
-            tmp_path / "gateway",
-            GATEWAY_CONFIG,
-            broker_url=broker.url,
-            shop_url=shop.url,
-            shop_token=shop.token,
-            time_scale=SCALE,
-        )
-        gateway.start()
-        gateway.wait_ready()
-        yield gateway, shop
-    finally:
-        if gateway is not None:
-            gateway.close()
-        shop.kill()
+    with gateway_and_shop_at(
+        tmp_path, broker, GATEWAY_CONFIG, SCALE, ship_after="1d", deliver_after="1d"
+    ) as pair:
+        yield pair
 
 
 @pytest.fixture(autouse=True)
