@@ -117,7 +117,8 @@ def test_webhook_kill_loop_every_press_one_order(
     repeats = sum(d.repeat for d in receiver.deliveries())
     print(
         f"webhook kill loop: {len(ids)} presses, {log.kills} SIGKILLs, "
-        f"{len(receiver.deliveries())} deliveries ({repeats} repeats, same key)"
+        f"{len(receiver.deliveries())} deliveries ({repeats} repeats, same key), "
+        f"{receiver.incomplete()} requests cut short by a kill"
     )
     assert repeats >= 5  # the lost answers were asked again, and acted on once
 

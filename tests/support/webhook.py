@@ -45,6 +45,7 @@ class _Book:
     answers: dict[str, bytes] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # why requests were refused
+    incomplete: int = 0  # bodies cut short (the sender died mid-request): never read
     lose: int = 0
 
 
@@ -92,6 +93,12 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # the gateway was SIGKILLed mid-request: it will ask again
+
             def do_POST(self) -> None:
                 receiver._handle(self)
 
@@ -137,6 +144,11 @@ class WebhookReceiver:
         with self._lock:
             return list(self._book.refused)
 
+    def incomplete(self) -> int:
+        """Requests whose body never fully arrived (dropped unread)."""
+        with self._lock:
+            return self._book.incomplete
+
     def events(self) -> dict[str, int]:
         """Orders acted on, per ``source.event_id``: exactly one each is the promise."""
         counts: dict[str, int] = {}
@@ -150,6 +162,14 @@ class WebhookReceiver:
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length", "0"))
         body = request.rfile.read(length)
+        if len(body) < length:
+            # The sender died (SIGKILL) between the headers and the end of the body.
+            # Any HTTP server drops such a request before a handler sees it; it is
+            # neither an order nor a forged signature.
+            with self._lock:
+                self._book.incomplete += 1
+            request.close_connection = True
+            return
         key = request.headers.get("Idempotency-Key", "")
         why = verify(self.secret, request.headers.get(self.header, ""), body, time.time())
         if why is None and not key:
@@ -202,10 +222,14 @@ class WebhookReceiver:
     def _answer(
         request: BaseHTTPRequestHandler, status: int, body: bytes, *, replayed: bool = False
     ) -> None:
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(body)))
-        if replayed:
-            request.send_header("Idempotent-Replayed", "true")
-        request.end_headers()
-        request.wfile.write(body)
+        try:
+            request.send_response(status)
+            request.send_header("Content-Type", "application/json")
+            request.send_header("Content-Length", str(len(body)))
+            if replayed:
+                request.send_header("Idempotent-Replayed", "true")
+            request.end_headers()
+            request.wfile.write(body)
+        except OSError:
+            # The gateway was killed while we answered: it will ask again, same key.
+            request.close_connection = True
