@@ -1,7 +1,7 @@
 """The one-command demo, run as a person would (minus the set-up, which the suite's
 own ``scripts/test`` already did): the orchestrator with the venv's Python.
 
-``--seconds 60`` plays the whole demo scenario (ten sim hours at x600) against a
+``--seconds 30 --time-scale 1200`` plays the whole demo scenario (ten sim hours) against a
 private mosquitto, the reference shop and the gateway; the summary's last line is
 JSON, and it must show what the issue promises, with every time on the one
 simulated clock. Then Ctrl-C mid-story must stop everything and exit 0.
@@ -74,8 +74,8 @@ def assert_no_survivors(summary: dict[str, Any]) -> None:
     assert not survivors, f"still running after the demo exited: {survivors}"
 
 
-def test_demo_for_sixty_seconds_tells_the_story_and_sums_it_up(tmp_path: Path) -> None:
-    proc = start_demo(tmp_path, "--seconds", "60")
+def test_demo_for_thirty_seconds_tells_the_story_and_sums_it_up(tmp_path: Path) -> None:
+    proc = start_demo(tmp_path, "--seconds", "30", "--time-scale", "1200")
     try:
         output = finish(proc, timeout=110)
     finally:
@@ -117,7 +117,7 @@ AGE = re.compile(r"^rg1_\S+\s+\S+\s+\S+\s+\S+\s+(\d+)([smhd])\s")
 def assert_one_clock(output: str, run_dir: Path) -> None:
     """Every time the demo shows is on the one simulated clock, and says so: the
     story's, the logs', the status file's; and ``queue`` tells ages on it."""
-    assert f"clock       simulated, x600 from {SCENARIO_DAY} 06:00 UTC" in output
+    assert f"clock       simulated, x1200 from {SCENARIO_DAY} 06:00 UTC" in output
     for name in ("gateway.log", "shop.log"):
         lines = (run_dir / name).read_text().splitlines()
         stamped = [line for line in lines if STAMPED.match(line)]
@@ -133,7 +133,7 @@ def assert_one_clock(output: str, run_dir: Path) -> None:
 
     status = json.loads((run_dir / "gateway" / "status.json").read_text())
     assert time.strftime("%Y-%m-%d", time.gmtime(status["clock"]["now"])) == SCENARIO_DAY
-    assert status["clock"]["scale"] == 600
+    assert status["clock"]["scale"] == 1200
     assert all(e["at"].startswith(SCENARIO_DAY) for e in status["last_events"]), status
 
     # The demo's own hint for looking into the queue, run as printed.
