@@ -17,6 +17,7 @@ and then drops the connection without answering (a lost answer).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -94,10 +95,9 @@ class WebhookReceiver:
             protocol_version = "HTTP/1.1"
 
             def handle(self) -> None:
-                try:
+                # The gateway was SIGKILLed mid-request: it will ask again.
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
                     super().handle()
-                except (ConnectionResetError, BrokenPipeError):
-                    pass  # the gateway was SIGKILLed mid-request: it will ask again
 
             def do_POST(self) -> None:
                 receiver._handle(self)
