@@ -306,7 +306,7 @@ def write_results(lines: list[str], verdict_text: str, missed: list[str]) -> Non
             "",
             "Each order is one 1 kg bag, so over a year the number of orders follows the "
             "household's use whatever the policy; ordering early shows as stock on hand "
-            "instead (the forecast keeps about 1.5 times the planner's stock: the price of "
+            "instead (the forecast keeps about 1.7 times the planner's stock: the price of "
             "a 99 % service level against guests nobody announced and a slow shop). The "
             "threshold (150 g, about four days at the usual pace) runs dry whenever a "
             "delivery takes longer than usual or guests come.",

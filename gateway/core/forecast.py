@@ -40,6 +40,7 @@ _RATE_ALPHA = 0.3  # per weekday: about the last three weeks of that weekday cou
 _RECENT_ALPHA = 0.25  # all days: the last week or so
 _LEAD_ALPHA_FLOOR = 0.2
 _PRIOR_WEIGHT = 2.0  # the configured lead time counts as this many deliveries
+_LEAD_HISTORY = 20  # deliveries kept for the slow end: about a year of a weekly product
 _PEAK_FADE = 0.5 ** (1 / 60)  # per day: a surge is remembered for a couple of months
 
 
@@ -109,8 +110,8 @@ class Usage:
         return max(base, self.recent or 0.0)
 
     def variance_on(self, day: int) -> float:
-        usual = self.sq[weekday(day)] if self.rates[weekday(day)] is not None else max(self.sq)
-        return max(usual, self.peak_sq)
+        """The usual day-to-day spread of ``day``'s weekday (squared)."""
+        return self.sq[weekday(day)] if self.rates[weekday(day)] is not None else max(self.sq)
 
 
 def observe(usage: Usage, value: float, now: float, rules: ForecastRules) -> Usage:
@@ -185,23 +186,44 @@ def _close_day(usage: Usage, day: int, rules: ForecastRules) -> Usage:
 
 @dataclass(frozen=True)
 class LeadTime:
-    """Accepted -> delivered for one product, in seconds: mean and spread.
+    """Accepted -> delivered for one product, in seconds: the usual time, its spread,
+    and the last deliveries themselves (for the slow end: see :meth:`upper`).
 
     >>> lead = LeadTime().learn(5 * DAY, default=2 * DAY)
     >>> round(lead.mean_or(2 * DAY) / DAY, 1)
     3.0
+    >>> round(lead.upper(2 * DAY, z=2.33) / DAY, 1)
+    8.8
     """
 
     mean: float | None = None
     var: float = 0.0
     n: int = 0
     pending: tuple[tuple[str, float], ...] = ()  # (order key, accepted at), not delivered
+    history: tuple[float, ...] = ()  # the last deliveries' lead times, oldest first
 
     def mean_or(self, default: float) -> float:
         return default if self.mean is None else self.mean
 
     def spread_or(self, default: float) -> float:
         return default / 3 if self.mean is None else math.sqrt(self.var)
+
+    def upper(self, default: float, *, z: float) -> float:
+        """The lead time an order must be ready to wait, at the service level ``z``.
+
+        Delivery times are skewed: most parcels come in two or three days, a few
+        take twice that. A mean and a spread (and the normal distribution they imply)
+        put the slow end far too close, so the quantile is taken from a log-normal
+        fitted to the last deliveries, with the configured default counted as
+        ``_PRIOR_WEIGHT`` deliveries of spread a third of it.
+        """
+        weight = _PRIOR_WEIGHT
+        prior, prior_var = math.log(default), math.log(1 + (1 / 3) ** 2)
+        logs = [math.log(max(took, 60.0)) for took in self.history]
+        mu = (weight * prior + sum(logs)) / (weight + len(logs))
+        spread = weight * (prior_var + (prior - mu) ** 2) + sum((x - mu) ** 2 for x in logs)
+        sigma = math.sqrt(spread / (weight + len(logs)))
+        return max(math.exp(mu + z * sigma), self.mean_or(default))
 
     def learn(self, took: float, *, default: float) -> LeadTime:
         mean = self.mean_or(default)
@@ -213,6 +235,7 @@ class LeadTime:
             var=(1 - alpha) * (var + alpha * deviation**2),
             n=self.n + 1,
             pending=self.pending,
+            history=(*self.history, took)[-_LEAD_HISTORY:],
         )
 
 
@@ -222,10 +245,11 @@ class Projection:
 
     level: float
     rate: float  # use per day over the lead time
-    lead: float  # seconds
-    demand: float  # expected use over the lead time
+    lead: float  # seconds: the usual delivery time
+    demand: float  # expected use until a slow delivery (``lead_upper``) arrives
     safety: float
     empty_at: float  # projected run-out time at the expected pace
+    lead_upper: float = 0.0  # seconds: the slow delivery an order must outlast
 
     @property
     def left_on_arrival(self) -> float:
@@ -235,13 +259,17 @@ class Projection:
 def projection(
     usage: Usage, lead: LeadTime, default_lead: float, now: float, rules: ForecastRules
 ) -> Projection | None:
-    """Stock projected over the lead time, or None until enough use is learned."""
+    """Stock projected over the lead time, or None until enough use is learned.
+
+    The order must outlast a slow delivery (the lead time's quantile at the service
+    level), with the day-to-day spread of use over that time as the safety margin.
+    """
     if usage.level is None or usage.days_learned < rules.min_days:
         return None
     lead_mean = lead.mean_or(default_lead)
-    lead_spread = lead.spread_or(default_lead)
+    lead_upper = lead.upper(default_lead, z=rules.z)
     demand = variance = 0.0
-    t, end = now, now + lead_mean
+    t, end = now, now + lead_upper
     while t < end:
         day = day_number(t, rules.utc_offset)
         step = min(end, (day + 1) * DAY - rules.utc_offset) - t
@@ -249,12 +277,13 @@ def projection(
         demand += (usage.rate_on(day) or 0.0) * fraction
         variance += usage.variance_on(day) * fraction
         t += step
-    rate = demand / (lead_mean / DAY) if lead_mean > 0 else usage.rate_on(usage.day) or 0.0
-    variance += (rate * lead_spread / DAY) ** 2
-    safety = rules.z * math.sqrt(variance)
+    rate = demand / (lead_upper / DAY) if lead_upper > 0 else usage.rate_on(usage.day) or 0.0
+    # A remembered surge (guests) counts once, not on every day of a long delivery:
+    # spread over each day it would ask for a week of guests on every order.
+    safety = rules.z * math.sqrt(variance + usage.peak_sq)
     left = usage.level - rules.empty_at
     empty_at = now + (left / rate * DAY if rate > 0 else 365 * DAY)
-    return Projection(usage.level, rate, lead_mean, demand, safety, empty_at)
+    return Projection(usage.level, rate, lead_mean, demand, safety, empty_at, lead_upper)
 
 
 def should_order(p: Projection, rules: ForecastRules) -> bool:

@@ -202,6 +202,7 @@ class OrderViews(Connection):
                     found.usage[r["name"]] = Usage(**data)
                 elif r["kind"] == "lead":
                     data["pending"] = tuple((k, float(t)) for k, t in data["pending"])
+                    data["history"] = tuple(float(t) for t in data.get("history", ()))
                     found.leads[r["name"]] = LeadTime(**data)
                 elif r["kind"] == "interval":
                     found.intervals[r["name"]] = Interval(**data)

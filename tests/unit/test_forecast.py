@@ -242,3 +242,38 @@ def test_order_when_due_orders_a_button_only_product() -> None:
         state = _accept(state, f"k{i}", T0 + i * 10 * DAY, r)
     _, due = decide(state, Tick(), T0 + 29 * DAY + 1, r)
     assert [(o.product, o.trigger) for o in orders(due)] == [("tea", "forecast")]
+
+
+def test_one_slow_parcel_in_the_history_widens_the_delivery_allowed_for() -> None:
+    # Seeds 7, 11, 23 of bench/replenish.py ran dry while a parcel took twice the
+    # usual time: the order must outlast the slow end of the lead times, not the mean.
+    usual = LeadTime()
+    for took in (2.0, 2.5, 3.0, 2.0, 2.5, 3.0, 2.0, 2.5):
+        usual = usual.learn(took * DAY, default=3 * DAY)
+    slow = usual.learn(6.5 * DAY, default=3 * DAY)
+    assert usual.upper(3 * DAY, z=FC.z) > usual.mean_or(3 * DAY)
+    assert slow.upper(3 * DAY, z=FC.z) > usual.upper(3 * DAY, z=FC.z) + 0.5 * DAY
+    usage = Usage()
+    for t, v in steady(45, 10, start=1000.0):
+        usage = observe(usage, v, t, FC)
+    now = T0 + 10 * DAY
+    before = projection(usage, usual, 3 * DAY, now, FC)
+    after = projection(usage, slow, 3 * DAY, now, FC)
+    assert before is not None and after is not None
+    assert after.demand > before.demand  # ordered earlier: it must last longer
+    assert round(after.lead / DAY, 1) < 3.5  # "delivery usually" stays the usual
+
+
+def test_a_remembered_surge_counts_once_not_on_every_day_of_the_delivery() -> None:
+    # With the surge on every day of a long delivery, one week of guests asked for
+    # about 800 g of margin on every later order (seed 28: 18 orders to the planner's 16).
+    usage = Usage()
+    for t, v in steady(45, 10, start=1000.0):
+        usage = observe(usage, v, t, FC)
+    guests = replace(usage, peak_sq=130.0**2)
+    lead = LeadTime(history=(3 * DAY, 3 * DAY, 6 * DAY))
+    now = T0 + 10 * DAY
+    calm, surge = (projection(u, lead, 3 * DAY, now, FC) for u in (usage, guests))
+    assert calm is not None and surge is not None
+    assert surge.safety > calm.safety
+    assert surge.safety < FC.z * 130.0 * 1.5  # about one day of guests, not six
