@@ -26,15 +26,13 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.errors import GatewayError
+from gateway.errors import PasswordFileError
 from gateway.outputs.files import write_private
+
+__all__ = ["LoginLimiter", "PasswordFileError", "Sessions", "hash_password"]
 
 MIN_PASSWORD = 8
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended costs
-
-
-class PasswordFileError(GatewayError):
-    """The page's password file is missing, unreadable or holds no argon2 hash."""
 
 
 def hash_password(password: str) -> str:

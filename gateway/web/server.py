@@ -172,7 +172,9 @@ class WebPage:
 
     def health_page(self, session: Session) -> str:
         snapshot = self.reader.snapshot(self.clock.now())
-        dead = [r for r in self.reader.open_orders() if r.state in _DEAD]
+        # Rejected is a final state: dead letters are looked for in the whole history.
+        since = self.clock.now() - HISTORY_DAYS * 86400.0
+        dead = [r for r in self.reader.orders_since(since) if r.state in _DEAD]
         body = [
             "<h1>Health</h1>",
             f"<p>queue: {snapshot.queue_depth} waiting to be sent</p>",

@@ -115,3 +115,25 @@ def test_wrong_passwords_are_rate_limited(
         assert limited.status_code == 429 and 50 <= int(limited.headers["retry-after"]) <= 60
         # Even the right password waits until the minute is over.
         assert client.post("/login", data={"password": PASSWORD}).status_code == 429
+
+
+def test_a_dead_letter_is_retried_from_the_health_page_through_the_core(
+    make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path
+) -> None:
+    gw, client, shop = web_gateway(
+        make_gateway, make_shop, tmp_path, {"detergent": {"sku": "NO-SUCH-SKU"}}
+    )
+    with client:
+        log_in(client)
+        with Publisher(gw.broker_url) as button:
+            button.publish(gw.button_topic, press_payload("d1", 1))
+        wait_until(lambda: "rejected" in client.get("/health").text, 20.0, "a dead letter")
+        [(_, csrf, key)] = [f for f in forms(client, "/health") if f[0] == "retry"]
+        posts = shop.stats()["post_attempts"]
+        assert client.post("/retry", data={"key": key}).status_code == 403
+        assert client.post("/retry", data={"key": key, "csrf": csrf}).status_code == 303
+        wait_until(lambda: "queued again via web" in gw.log_text(), 10.0, "the core re-queues it")
+        # The shop is asked once more, with the same key, and refuses the unknown SKU again.
+        wait_until(lambda: shop.stats()["post_attempts"] > posts, 10.0, "sent again")
+        assert shop.orders() == []
+        assert "Traceback" not in gw.log_text()
