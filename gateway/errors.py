@@ -15,6 +15,7 @@ Exception tree::
     ├── YamlSyntaxError (ValueError)    the text is not YAML; ``problem`` has line and column
     ├── SubstitutionError (ValueError)  a ``${VAR}`` reference cannot be filled in
     ├── SecretFileError (ValueError)    a secret file cannot be read or is empty
+    ├── PasswordFileError               the web page's password hash file is missing or bad
     ├── TlsFileError (ValueError)       a CA, certificate or key file cannot be loaded
     ├── MqttError                       the MQTT link
     │   ├── BrokerUrlError (ValueError) ``mqtt.url`` is not mqtt://host[:port] or mqtts://…
@@ -67,6 +68,7 @@ __all__ = [
     "OutboxError",
     "OutboxMissingError",
     "OutboxUnavailableError",
+    "PasswordFileError",
     "PinClaimError",
     "PinFactoryUnavailableError",
     "RequestRefusedError",
@@ -140,6 +142,10 @@ class SubstitutionError(GatewayError, ValueError):
 
 class SecretFileError(GatewayError, ValueError):
     """A secret file cannot be read or is empty."""
+
+
+class PasswordFileError(GatewayError):
+    """The web page's password file is missing, unreadable or holds no argon2 hash."""
 
 
 class TlsFileError(GatewayError, ValueError):

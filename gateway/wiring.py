@@ -56,6 +56,7 @@ from gateway.outputs.notify import Notifier as PhoneNotifier
 from gateway.outputs.notify import make_notifications, product_facts
 from gateway.outputs.reports import DecisionTeller
 from gateway.outputs.topics import GatewayTopics
+from gateway.web.server import NoWebServer, WebPage, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class Parts:
     notifier: Notifier
     phones: PhoneNotifier
     requests: Requests
+    web: WebServer | NoWebServer = field(default_factory=NoWebServer)
     sweep: Sweep = field(default_factory=Sweep)
 
 
@@ -299,7 +301,12 @@ def build(config: Config, options: BuildOptions) -> Parts:
             bridge=bridge,
             notifier=notifier,
         )
+        web: WebServer | NoWebServer = NoWebServer()
+        if config.web is not None:
+            web = WebServer(WebPage(config, reader, to_core, clock), config)
+            undo.callback(web.stop)
         parts = Parts(
+            web=web,
             config=config,
             clock=clock,
             sim_gpio=sim_gpio,
@@ -334,6 +341,9 @@ def start(parts: Parts) -> None:
     parts.phones.start()
     parts.core.start()
     parts.sender.start()
+    parts.web.start()
+    if parts.web.url is not None:
+        log.info("web page: serving %s/", parts.web.url)
     cfg = parts.config
     log.info(
         "gateway %s started: %s; state in %s",
@@ -355,6 +365,7 @@ def stop(parts: Parts, budget: float) -> None:
     log.info("stopping")
     parts.link.stop(timeout=1.0)
     parts.gpio.close()
+    parts.web.stop()
     parts.observability.stop_server()
     parts.core.stop(timeout=2.0)
     parts.sender.stop(timeout=max(0.2, deadline - parts.clock.monotonic() - 0.3))

@@ -61,4 +61,24 @@ rg_setup_mosquitto_clients() {
     echo "    sudo apt-get update && sudo apt-get install -y mosquitto-clients" >&2
 }
 
+# Debian's Chromium for the web page's browser tests (tests/web), driven by Playwright
+# for Python (a dev dependency); Playwright's own browser downloads are never used.
+# The tests find it at RG_CHROMIUM (default /usr/bin/chromium) and fail without it.
+rg_setup_chromium() {
+    if [ -x "${RG_CHROMIUM:-/usr/bin/chromium}" ]; then
+        export RG_CHROMIUM="${RG_CHROMIUM:-/usr/bin/chromium}"
+        return 0
+    fi
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing chromium (apt-get) for the web page's browser tests"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        export RG_CHROMIUM=/usr/bin/chromium
+        return 0
+    fi
+    echo "chromium is not installed (the web page's browser tests need it):" >&2
+    echo "    sudo apt-get update && sudo apt-get install -y chromium" >&2
+    exit 1
+}
+
 export PATH="$VENV/bin:$PATH:/usr/sbin"

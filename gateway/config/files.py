@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from gateway.config.broker import parse_broker_url
-from gateway.config.models import CommerceSection, MqttSection, WebhookSection
+from gateway.config.models import CommerceSection, MqttSection, WebhookSection, WebSection
 from gateway.config.positions import KeyPath
 from gateway.config.report import ConfigReport
 from gateway.config.secrets import locate_secret_file, read_secret_file, readable_by_others
-from gateway.config.tls import mqtt_tls_context, shop_tls_context
+from gateway.config.tls import mqtt_tls_context, shop_tls_context, web_tls_context
 from gateway.errors import BrokerUrlError, SecretFileError, TlsFileError
 
 __all__ = ["load_tls_files", "read_secret_files"]
@@ -40,6 +40,8 @@ _MQTT_TLS_KEYS = ("ca_file", "cert_file", "key_file")
 _TLS_FILES: tuple[KeyPath, ...] = (
     *(("mqtt", key) for key in _MQTT_TLS_KEYS),
     ("commerce", "ca_file"),
+    ("web", "certificate"),
+    ("web", "private_key"),
 )
 
 
@@ -125,7 +127,7 @@ def load_tls_files(report: ConfigReport, data: dict[str, Any]) -> None:
         if not location.is_file():
             report.value_error(path, f"{location} does not exist — fix the path or remove the key")
             missing.add(path)
-        elif path == ("mqtt", "key_file"):
+        elif path in (("mqtt", "key_file"), ("web", "private_key")):
             _warn_if_shared(report, path, location)
     mqtt = _valid(MqttSection, data.get("mqtt", {}))
     if mqtt is not None:
@@ -134,6 +136,13 @@ def load_tls_files(report: ConfigReport, data: dict[str, Any]) -> None:
     _load_shop_ca(report, ("commerce",), commerce, missing)
     for name, shop in _shops(data):
         _load_shop_tls(report, name, shop)
+    web = _valid(WebSection, data.get("web") or {}) if "web" in data else None
+    loadable = not any(("web", key) in missing for key in ("certificate", "private_key"))
+    if web is not None and web.certificate is not None and web.private_key is not None and loadable:
+        try:
+            web_tls_context(web.certificate, web.private_key)
+        except TlsFileError as exc:
+            report.value_error(("web", exc.setting), str(exc))
 
 
 def _load_shop_tls(report: ConfigReport, name: str, shop: dict[str, Any]) -> None:

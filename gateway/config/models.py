@@ -363,6 +363,68 @@ class NotifySection(_Model):
         return value.rstrip("/")
 
 
+class WebSection(_Model):
+    """The household's web page (:mod:`gateway.web`); present in the YAML = switched on.
+
+    >>> WebSection().bind, WebSection().port, WebSection().https
+    ('127.0.0.1', 8080, False)
+    """
+
+    # Loopback unless the installer opens it to the LAN on purpose (0.0.0.0 or an address).
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # The password's hash (``reorder-gateway web-password``); default <state_dir>/web-password.
+    password_file: str | None = None
+    certificate: str | None = None
+    private_key: str | None = None
+    session_lifetime: Duration = 7 * 86400.0
+
+    @property
+    def https(self) -> bool:
+        return self.certificate is not None
+
+    @field_validator("bind")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value == "localhost":
+            return "127.0.0.1"
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                f"'{value}' is not an IP address — write 127.0.0.1 (this machine only), "
+                "0.0.0.0 (every network) or one of the Pi's addresses"
+            ) from None
+        return value
+
+    @field_validator("session_lifetime")
+    @classmethod
+    def _lifetime(cls, value: float) -> float:
+        if not 60.0 <= value <= 90 * 86400.0:
+            raise ValueError("must be between 1m and 90d — 7d is usual")
+        return value
+
+    @model_validator(mode="after")
+    def _certificate_with_key(self) -> WebSection:
+        if (self.certificate is None) != (self.private_key is None):
+            missing = "private_key" if self.private_key is None else "certificate"
+            raise ValueError(
+                f"HTTPS needs both certificate and private_key — add web.{missing}, or remove "
+                "the other for plain HTTP"
+            )
+        return self
+
+    def password_path(self, state_dir: str) -> str:
+        """Where the password hash is kept.
+
+        >>> WebSection().password_path("/var/lib/rg")
+        '/var/lib/rg/web-password'
+        """
+        if self.password_file is not None:
+            return self.password_file
+        return f"{state_dir.rstrip('/')}/web-password"
+
+
 class ProductConfig(_Model):
     sku: str = Field(min_length=1, max_length=128)
     quantity: int = Field(default=1, ge=1, le=1000)
@@ -506,9 +568,17 @@ class Config(_Model):
     metrics: MetricsSection = MetricsSection()
     homeassistant: HomeAssistantSection = HomeAssistantSection()
     notify: NotifySection = NotifySection()
+    # The household's web page: off unless the section is there.
+    web: WebSection | None = None
     products: dict[Name, ProductConfig] = Field(min_length=1)
     buttons: list[ButtonConfig] = []
     sensors: list[SensorConfig] = []
+
+    @field_validator("web", mode="before")
+    @classmethod
+    def _bare_web_section(cls, value: object) -> object:
+        # ``web:`` alone switches the page on with every default.
+        return {} if value is None else value
 
     @model_validator(mode="after")
     def _one_shop_section(self) -> Config:

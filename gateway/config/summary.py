@@ -68,6 +68,20 @@ def _host_port(url: str) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
+def _web(config: Config) -> str:
+    web = config.web
+    if web is None:
+        return "web page: off"
+    scheme = "https" if web.https else "http"
+    host = f"[{web.bind}]" if ":" in web.bind else web.bind
+    reach = "this machine only" if web.bind.startswith("127.") or web.bind == "::1" else "the LAN"
+    return (
+        f"web page: {scheme}://{host}:{web.port}/ ({reach}), password hash in "
+        f"{web.password_path(config.gateway.state_dir)}, sessions last "
+        f"{format_duration(web.session_lifetime)}"
+    )
+
+
 def summarize(config: Config) -> str:
     """A short human summary for ``check``: what the gateway will do. No secrets.
 
@@ -93,6 +107,7 @@ def summarize(config: Config) -> str:
         lines.append(f"metrics: http://{config.metrics.host}:{port}/metrics")
     else:
         lines.append("metrics: off")
+    lines.append(_web(config))
     lines.append(f"products ({len(config.products)}):")
     for name, p in config.products.items():
         rules = ["one open order at a time"] if p.one_open_order else []

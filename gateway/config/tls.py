@@ -18,7 +18,7 @@ import ssl
 
 from gateway.errors import TlsFileError
 
-__all__ = ["mqtt_tls_context", "shop_tls_context"]
+__all__ = ["mqtt_tls_context", "shop_tls_context", "web_tls_context"]
 
 _PEM_CERTIFICATE = "a PEM file starting with -----BEGIN CERTIFICATE-----"
 
@@ -46,6 +46,17 @@ def mqtt_tls_context(
     return context
 
 
+def web_tls_context(certificate: str, private_key: str) -> ssl.SSLContext:
+    """The web page's server context: TLS 1.2 at least, the certificate and its key."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # The certificate alone first, so that a bad file is told apart from a bad key.
+    _verifying_context("certificate", certificate, "the page's certificate")
+    names = ("certificate", "private_key")
+    _load_chain(context, certificate, private_key, names=names, section="web")
+    return context
+
+
 def _verifying_context(setting: str, path: str, what: str) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cafile=path)
@@ -57,8 +68,15 @@ def _verifying_context(setting: str, path: str, what: str) -> ssl.SSLContext:
         raise TlsFileError(setting, _unreadable(path, exc)) from exc
 
 
-def _load_chain(context: ssl.SSLContext, cert_file: str, key_file: str | None) -> None:
+def _load_chain(
+    context: ssl.SSLContext,
+    cert_file: str,
+    key_file: str | None,
+    names: tuple[str, str] = ("cert_file", "key_file"),
+    section: str = "mqtt",
+) -> None:
     asked_for_passphrase = False
+    cert_setting, key_setting = names
 
     def no_passphrase() -> bytes:
         # Never OpenSSL's prompt: the gateway starts unattended, and `check` must not hang.
@@ -66,7 +84,7 @@ def _load_chain(context: ssl.SSLContext, cert_file: str, key_file: str | None) -
         asked_for_passphrase = True
         return b""
 
-    setting, key = ("key_file", key_file) if key_file is not None else ("cert_file", cert_file)
+    setting, key = (key_setting, key_file) if key_file is not None else (cert_setting, cert_file)
     try:
         context.load_cert_chain(cert_file, key_file, password=no_passphrase)
     except ssl.SSLError as exc:
@@ -81,7 +99,7 @@ def _load_chain(context: ssl.SSLContext, cert_file: str, key_file: str | None) -
                 "that certificate was issued for"
             )
         elif key_file is None:
-            message = f"{cert_file} holds no private key — add mqtt.key_file with the key"
+            message = f"{cert_file} holds no private key — add {section}.{key_setting} with the key"
         else:
             message = (
                 f"{key_file} holds no PEM private key — give the certificate's key as a PEM "

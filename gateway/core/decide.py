@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 from gateway.core.events import (
     Action,
     ButtonEvent,
+    CancelByKey,
     CancelOrder,
     ConfirmOrder,
     Episode,
@@ -140,6 +141,8 @@ def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool =
         return state, [report]
     if isinstance(event, ConfirmOrder):
         return _confirm(state, event.key, event.via, now)
+    if isinstance(event, CancelByKey):
+        return _cancel_by_key(state, event.key, event.via, now)
     return _tick(state, now, rules)
 
 
@@ -209,6 +212,35 @@ def _cancel_newest(state: State, product: str, device: str, event_id: str, now: 
         CancelOrder(newest.key, product, device),
         report,
         Feedback(device, LedPattern.CANCELLED),
+    ]
+
+
+def _cancel_by_key(state: State, key: str, via: str, now: float) -> Decision:
+    """A cancel for one order, named by its key: as a long press cancels the newest."""
+    order = next((o for o in state.open_orders if o.key == key), None)
+    if order is None or order.cancel_requested:
+        why = "already being cancelled" if order is not None else "no longer open"
+        device = order.device if order is not None else "?"
+        product = order.product if order is not None else None
+        detail = f"nothing to cancel via {via}: the order is {why}"
+        report = Report(
+            Outcome.NOTHING_TO_CANCEL, device, now, product, order_key=key, detail=detail
+        )
+        return state, [report]
+    marked = replace(order, cancel_requested=True)
+    open_orders = tuple(marked if o.key == key else o for o in state.open_orders)
+    report = Report(
+        Outcome.CANCEL_REQUESTED,
+        order.device,
+        now,
+        order.product,
+        order_key=key,
+        detail=f"cancel asked via {via}",
+    )
+    return replace(state, open_orders=open_orders), [
+        CancelOrder(key, order.product, order.device),
+        report,
+        Feedback(order.device, LedPattern.CANCELLED),
     ]
 
 

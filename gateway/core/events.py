@@ -148,11 +148,25 @@ class ConfirmOrder:
 
 
 @dataclass(frozen=True)
+class CancelByKey:
+    """The household cancels one open order by its key (the web page's Cancel button):
+    what a long press does for the newest order of its product. ``via`` names where it
+    came from, for the decisions log.
+
+    >>> CancelByKey("rg1_k", via="web").via
+    'web'
+    """
+
+    key: str
+    via: str
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed: promotes settled sensor readings and notices silent sensors."""
 
 
-Event = ButtonEvent | SensorReading | InvalidInput | OrderUpdate | ConfirmOrder | Tick
+Event = ButtonEvent | SensorReading | InvalidInput | OrderUpdate | ConfirmOrder | CancelByKey | Tick
 
 
 # --------------------------------------------------------------------------- actions
@@ -178,6 +192,7 @@ class Outcome(StrEnum):
     DUE_SOON = "due_soon"  # a button-only product is usually reordered about now
     CONFIRMED = "confirmed"  # a held order was confirmed and goes to the shop now
     EXPIRED = "expired"  # an order waiting for a confirmation got none in time: dropped
+    REQUEUED = "requeued"  # a rejected or blocked order was put back in the queue by hand
 
 
 class Rule(StrEnum):

@@ -85,13 +85,23 @@ class Reconfigure:
     router: Router
 
 
+@dataclass(frozen=True)
+class Requeue:
+    """Put a rejected or blocked order back in the queue (the web page's Retry), as
+    ``reorder-gateway queue retry`` does — but on the core thread, which alone writes
+    the outbox inside the gateway. ``via`` names where it came from, for the log."""
+
+    key: str
+    via: str
+
+
 class _Wake:
     """Put in the queue by :meth:`Core.stop`: ends the wait at once."""
 
 
 _WAKE = _Wake()
 
-Item = InboundMessage | Event | Reconfigure
+Item = InboundMessage | Event | Reconfigure | Requeue
 
 
 @dataclass(frozen=True)
@@ -394,6 +404,16 @@ class Core:
         sim_gpio: list[SimGpio] = []
         pending_seen: set[str] = set()
         cancels: dict[str, CancelOrder] = {}
+        requeued = False
+        requeues = [asked for asked in items if isinstance(asked, Requeue)]
+        if requeues:
+            # Written before the batch is decided: a failure here retries the whole
+            # batch, and nothing of it has been committed or told yet.
+            reports.extend(self._requeue(asked, now) for asked in requeues)
+            requeued = any(r.outcome is Outcome.REQUEUED for r in reports)
+            if requeued:
+                fresh = load_state(self._store, now)
+                state = replace(state, open_orders=fresh.open_orders, placed=fresh.placed)
 
         def run(event: Event) -> None:
             nonlocal state
@@ -419,6 +439,8 @@ class Core:
         for item in items:
             if isinstance(item, Reconfigure):
                 self._rules, self._router = item.rules, item.router
+                continue
+            if isinstance(item, Requeue):
                 continue
             if isinstance(item, InboundMessage):
                 for routed in self._route(item):
@@ -463,8 +485,26 @@ class Core:
                 readings=tuple(readings),
                 sim_gpio=tuple(sim_gpio),
                 state=state,
-                wake_sender=result is not None and result.wake_sender,
+                wake_sender=requeued or (result is not None and result.wake_sender),
             )
+        )
+
+    def _requeue(self, item: Requeue, now: float) -> Report:
+        row = self._store.get(item.key)
+        if row is None or not self._store.requeue(item.key, now):
+            why = f"it is {row.state}" if row is not None else "it is no longer in the outbox"
+            detail = f"nothing to retry via {item.via}: {why} (only rejected or blocked orders)"
+            device = row.device if row is not None else "?"
+            product = row.product if row is not None else None
+            return Report(Outcome.IGNORED, device, now, product, order_key=item.key, detail=detail)
+        return Report(
+            Outcome.REQUEUED,
+            row.device,
+            now,
+            row.product,
+            order_key=item.key,
+            state=OrderState.QUEUED,
+            detail=f"queued again via {item.via} (was {row.state}: {row.last_error or '?'})",
         )
 
     def _deliver(self, decided: Decided) -> None:

@@ -1,4 +1,5 @@
-"""``reorder-gateway`` — run | check | queue | status | install-service | uninstall-service.
+"""``reorder-gateway`` — run | check | queue | status | web-password | install-service |
+uninstall-service.
 
 Exit codes: 0 success, 1 runtime failure (with a one-line reason, never a
 traceback), 2 invalid configuration or usage; ``status`` exits 3 when the
@@ -84,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     with_config(status)
     status.add_argument("--json", action="store_true", help="the snapshot as JSON")
+
+    web_password = sub.add_parser(
+        "web-password", help="set the password of the household's web page (stored hashed)"
+    )
+    with_config(web_password)
+    web_password.add_argument(
+        "--stdin", action="store_true", help="read the password from the first line of stdin"
+    )
 
     install = sub.add_parser(
         "install-service",
@@ -175,6 +184,40 @@ def _status(args: argparse.Namespace) -> int:
     )
 
 
+def _web_password(args: argparse.Namespace) -> int:
+    from gateway.web.auth import write_password_file
+
+    config = _offline_config(args.config)
+    web = config.web
+    if web is None:
+        print(
+            f"reorder-gateway web-password: {args.config} has no 'web:' section — add one "
+            "(docs/configuration.md) to switch the page on",
+            file=sys.stderr,
+        )
+        return 2
+    path = Path(web.password_path(config.gateway.state_dir))
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("new web page password: ")
+        if getpass.getpass("again: ") != password:
+            print(
+                "reorder-gateway web-password: the two entries differ; nothing changed",
+                file=sys.stderr,
+            )
+            return 1
+    try:
+        write_password_file(path, password)
+    except ValueError as exc:
+        print(f"reorder-gateway web-password: {exc}; nothing changed", file=sys.stderr)
+        return 1
+    print(f"stored the password's argon2 hash in {path} (mode 0600)")
+    return 0
+
+
 def _service(args: argparse.Namespace) -> int:
     from gateway.ops.systemd import install_service, uninstall_service
 
@@ -212,6 +255,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "queue": _queue,
     "status": _status,
+    "web-password": _web_password,
     "install-service": _service,
     "uninstall-service": _service,
 }

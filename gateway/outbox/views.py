@@ -312,6 +312,15 @@ class StateReader:
                 latest[row.product] = row.created_at
             return latest
 
+    def orders_since(self, t: float) -> list[OrderRow]:
+        """Orders created at or after ``t``, oldest first (the web page's history)."""
+        with self._lock:
+            return self._open().orders_since(t)
+
+    def open_orders(self) -> list[OrderRow]:
+        with self._lock:
+            return self._open().open_orders()
+
     def is_open(self) -> bool:
         """True while the database answers (readiness)."""
         try:

@@ -23,6 +23,7 @@ from gateway.config.models import (
     ProductConfig,
     SensorConfig,
     WebhookSection,
+    WebSection,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "sensors": SensorConfig,
 }
 # Sections the example shows commented out, as the alternative to one above.
-ALTERNATIVE_SECTIONS: dict[str, type[BaseModel]] = {"shops": WebhookSection}
+ALTERNATIVE_SECTIONS: dict[str, type[BaseModel]] = {"shops": WebhookSection, "web": WebSection}
 
 
 @pytest.fixture

@@ -1,0 +1,139 @@
+"""The household's page against a real gateway process, broker and reference shop,
+spoken to over HTTP as a browser without JavaScript does (forms, cookies, redirects)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.web.auth import write_password_file
+from tests.e2e.conftest import MakeGateway, MakeShop, assert_exactly_once
+from tests.support.gateway import GatewayProcess, press_payload
+from tests.support.ports import free_port, wait_for_port
+from tests.support.publisher import Publisher, wait_until
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "correct horse battery"
+_FORM = re.compile(
+    r'<form method=post action="/(\w+)"><input type=hidden name=csrf value="([^"]+)">'
+    r'<input type=hidden name=key value="([^"]+)">'
+)
+
+
+def web_gateway(
+    make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path, products: dict[str, Any]
+) -> tuple[GatewayProcess, httpx.Client, Any]:
+    shop = make_shop()
+    port = free_port()
+    password_file = tmp_path / "web-password"
+    write_password_file(password_file, PASSWORD)
+    config = {"products": products, "web": {"port": port, "password_file": str(password_file)}}
+    gw = make_gateway(config, shop=shop).start()
+    gw.wait_ready()
+    wait_for_port(port)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0)
+    return gw, client, shop
+
+
+def log_in(client: httpx.Client) -> None:
+    answer = client.post("/login", data={"password": PASSWORD})
+    assert answer.status_code == 303, answer.text
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+
+
+def forms(client: httpx.Client, page: str = "/") -> list[tuple[str, str, str]]:
+    answer = client.get(page)
+    assert answer.status_code == 200
+    return [(m[0], m[1], m[2]) for m in _FORM.findall(answer.text)]
+
+
+def test_login_press_cancel_and_the_cancel_reaches_the_shop(
+    make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path
+) -> None:
+    gw, client, shop = web_gateway(
+        make_gateway, make_shop, tmp_path, {"detergent": {"sku": "TIDE-PODS-42"}}
+    )
+    with client:
+        assert client.get("/").status_code == 303  # not logged in: to the login page
+        log_in(client)
+        assert "no open order" in client.get("/").text
+        with Publisher(gw.broker_url) as button:
+            button.publish(gw.button_topic, press_payload("w1", 1))
+        assert_exactly_once(shop, gw, ["w1"], timeout=20.0)
+        wait_until(lambda: "accepted" in client.get("/").text, 15.0, "the order shows accepted")
+        [(_, csrf, key)] = [f for f in forms(client) if f[0] == "cancel"]
+        refused = client.post("/cancel", data={"key": key})
+        assert refused.status_code == 403
+        refused = client.post("/cancel", data={"key": key, "csrf": "forged"})
+        assert refused.status_code == 403
+        assert client.post("/cancel", data={"key": key, "csrf": csrf}).status_code == 303
+        wait_until(
+            lambda: [o["status"] for o in shop.orders()] == ["cancelled"],
+            15.0,
+            "the cancel reaches the shop",
+        )
+        assert "cancel asked via web" in gw.log_text()
+        assert "Traceback" not in gw.log_text()
+
+
+def test_a_held_order_confirmed_on_the_page_reaches_the_shop(
+    make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path
+) -> None:
+    products = {"detergent": {"sku": "TIDE-PODS-42", "confirm": True, "confirm_expires": "1h"}}
+    gw, client, shop = web_gateway(make_gateway, make_shop, tmp_path, products)
+    with client:
+        log_in(client)
+        with Publisher(gw.broker_url) as button:
+            button.publish(gw.button_topic, press_payload("h1", 1))
+        wait_until(lambda: "held" in client.get("/").text, 15.0, "the held order shows")
+        page = client.get("/").text
+        assert "place this paid order" in page
+        assert shop.orders() == []
+        [(_, csrf, key)] = [f for f in forms(client) if f[0] == "confirm"]
+        assert client.post("/confirm", data={"key": key, "csrf": csrf}).status_code == 303
+        assert_exactly_once(shop, gw, ["h1"], timeout=20.0)
+        assert "confirmed via web" in gw.log_text()
+        history = client.get("/history").text
+        assert "detergent" in history and "Health" in client.get("/health").text
+
+
+def test_wrong_passwords_are_rate_limited(
+    make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path
+) -> None:
+    _, client, _ = web_gateway(make_gateway, make_shop, tmp_path, {"tea": {"sku": "TEA"}})
+    with client:
+        codes = [
+            client.post("/login", data={"password": f"guess{i}"}).status_code for i in range(4)
+        ]
+        assert codes == [401, 401, 401, 401]
+        limited = client.post("/login", data={"password": "guess5"})
+        assert limited.status_code == 429 and 50 <= int(limited.headers["retry-after"]) <= 60
+        # Even the right password waits until the minute is over.
+        assert client.post("/login", data={"password": PASSWORD}).status_code == 429
+
+
+def test_a_dead_letter_is_retried_from_the_health_page_through_the_core(
+    make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path
+) -> None:
+    gw, client, shop = web_gateway(
+        make_gateway, make_shop, tmp_path, {"detergent": {"sku": "NO-SUCH-SKU"}}
+    )
+    with client:
+        log_in(client)
+        with Publisher(gw.broker_url) as button:
+            button.publish(gw.button_topic, press_payload("d1", 1))
+        wait_until(lambda: "rejected" in client.get("/health").text, 20.0, "a dead letter")
+        [(_, csrf, key)] = [f for f in forms(client, "/health") if f[0] == "retry"]
+        posts = shop.stats()["post_attempts"]
+        assert client.post("/retry", data={"key": key}).status_code == 403
+        assert client.post("/retry", data={"key": key, "csrf": csrf}).status_code == 303
+        wait_until(lambda: "queued again via web" in gw.log_text(), 10.0, "the core re-queues it")
+        # The shop is asked once more, with the same key, and refuses the unknown SKU again.
+        wait_until(lambda: shop.stats()["post_attempts"] > posts, 10.0, "sent again")
+        assert shop.orders() == []
+        assert "Traceback" not in gw.log_text()
