@@ -446,9 +446,9 @@ def _pin_factory(config: Config) -> Factory | None:
 class GatewayOutputs:
     """Carries each committed batch out: the one :class:`~gateway.engine.decider.Outputs`.
 
-    In order: acknowledge the MQTT messages, show the LEDs, tell each decision
-    (counted, Home Assistant, the decisions log and the events topic, the phones), note the
-    readings, drive the demo's mock pins, wake the sender, publish the new state.
+    In order: wake the sender, acknowledge the MQTT messages, show the LEDs, tell each
+    decision (counted, Home Assistant, the decisions log and the events topic, the
+    phones), note the readings, drive the demo's mock pins, publish the new state.
     Each step is guarded on its own: one failing output never stops the others,
     and the decision itself is committed already.
     """
@@ -475,6 +475,13 @@ class GatewayOutputs:
         self._clock = clock
 
     def deliver(self, decided: Decided) -> None:
+        # The sender first: the orders are committed already, so waking it now
+        # weakens nothing, and its claim (a SQLite write on its own connection, which
+        # releases the GIL) then overlaps the PUBACK and the QoS 1 publishes below
+        # instead of waiting behind them (traced in bench/README.md: ~0.5 ms a press).
+        if decided.wake_sender:
+            with _guarded("waking the sender"):
+                self._sender.wake()
         for message in decided.acks:
             with _guarded("acknowledging an MQTT message"):
                 self._link.ack(message.mid, message.qos, message.delivery)
@@ -500,9 +507,6 @@ class GatewayOutputs:
                     self._gpio.drive(request.pin, request.action)
                 except DriveRefusedError as exc:
                     log.warning("sim/gpio: %s", exc)
-        if decided.wake_sender:
-            with _guarded("waking the sender"):
-                self._sender.wake()
         with _guarded("publishing the state"):
             self._bridge.on_state(decided.state)
 
