@@ -176,6 +176,17 @@ class VendureServer:
         )
         return list(data["orders"]["items"])
 
+    def orders_by_event(self) -> dict[str, int]:
+        """Paid orders per press: the event id the gateway put in the payment's metadata."""
+        data = self.admin("{ orders(options: {take: 1000}) { items { payments { metadata } } } }")
+        counts: dict[str, int] = {}
+        for order in data["orders"]["items"]:
+            for payment in order["payments"] or []:
+                event = (payment["metadata"] or {}).get("event_id")
+                if event is not None:
+                    counts[event] = counts.get(event, 0) + 1
+        return counts
+
     def orders_by_key(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for order in self.orders():
