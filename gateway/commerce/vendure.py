@@ -44,7 +44,13 @@ from gateway.commerce.base import (
 from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send, tls_setting
 from gateway.config.models import VendureSection
 from gateway.core.events import OrderState, PlaceOrder, Price
-from gateway.errors import NotAuthorizedError, RequestRefusedError, UnreadableResponseError
+from gateway.errors import (
+    NotAuthorizedError,
+    RequestRefusedError,
+    ShopBusyError,
+    ShopRefusedStepError,
+    UnreadableResponseError,
+)
 
 __all__ = ["STATES", "VendureCommerce"]
 
@@ -67,14 +73,6 @@ _FIND = (
     "query($f: OrderFilterParameter) { orders(options: {filter: $f}) "
     f"{{ items {{ {_ORDER} }} }} }}"
 )
-
-
-class _StepRefusedError(Exception):
-    """A mutation answered with one of Vendure's error results."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
 
 
 class VendureCommerce:
@@ -118,7 +116,7 @@ class VendureCommerce:
                 if order is None:
                     order = self._create(intent.key)
                 return self._finish(order, intent, resumed)
-        except _StepRefusedError as exc:
+        except ShopRefusedStepError as exc:
             if exc.code == "FORBIDDEN":
                 return Blocked(str(exc))
             return Rejected(str(exc))
@@ -129,7 +127,7 @@ class VendureCommerce:
         try:
             with self._lock:
                 order = self._find({"code": {"eq": shop_order_id}})
-        except _StepRefusedError as exc:
+        except ShopRefusedStepError as exc:
             return Blocked(str(exc)) if exc.code == "FORBIDDEN" else Rejected(str(exc))
         except WIRE_ERRORS as exc:
             return classify(exc, url_setting=f"{self._setting}.admin_api_url")
@@ -151,7 +149,7 @@ class VendureCommerce:
                     {"i": {"orderId": order["id"], "reason": "cancelled at the gateway"}},
                 )
                 return Cancelled()
-        except _StepRefusedError as exc:
+        except ShopRefusedStepError as exc:
             if exc.code == "FORBIDDEN":
                 return Blocked(str(exc))
             return TooLate(str(exc))
@@ -237,7 +235,7 @@ class VendureCommerce:
             {"s": sku},
         )["productVariants"]["items"]
         if not found:
-            raise _StepRefusedError("UNKNOWN_SKU", f"Vendure sells no variant with SKU {sku!r}")
+            raise ShopRefusedStepError("UNKNOWN_SKU", f"Vendure sells no variant with SKU {sku!r}")
         return str(found[0]["id"])
 
     def _customer(self) -> str:
@@ -254,7 +252,7 @@ class VendureCommerce:
             {"i": self._s.customer_input()},
         )["createCustomer"]
         if "id" not in created:
-            raise _StepRefusedError(str(created.get("errorCode")), str(created.get("message")))
+            raise ShopRefusedStepError(str(created.get("errorCode")), str(created.get("message")))
         return str(created["id"])
 
     def _shipping_method(self, oid: str) -> str:
@@ -266,7 +264,7 @@ class VendureCommerce:
             if method["code"] == self._s.shipping_method:
                 return str(method["id"])
         offered = ", ".join(m["code"] for m in methods) or "none"
-        raise _StepRefusedError(
+        raise ShopRefusedStepError(
             "SHIPPING_METHOD",
             f"shipping method {self._s.shipping_method!r} is not offered "
             f"(offered: {offered}) — fix {self._setting}.shipping_method",
@@ -281,7 +279,7 @@ class VendureCommerce:
     def _mutate(self, name: str, query: str, variables: dict[str, object]) -> dict[str, Any]:
         result = self._gql(query, variables)[name]
         if isinstance(result, dict) and "errorCode" in result:
-            raise _StepRefusedError(str(result["errorCode"]), str(result.get("message")))
+            raise ShopRefusedStepError(str(result["errorCode"]), str(result.get("message")))
         return result  # type: ignore[no-any-return]
 
     def _gql(self, query: str, variables: dict[str, object]) -> dict[str, Any]:
@@ -341,8 +339,6 @@ def _data(response: httpx.Response) -> dict[str, Any]:
             raise NotAuthorizedError(403, message, code)
         if code == "INTERNAL_SERVER_ERROR":
             # Vendure's own fault (a database lock, a crash mid-request): try again.
-            from gateway.errors import ShopBusyError
-
             raise ShopBusyError(500, message, code, None)
         raise RequestRefusedError(400, message, code or None)
     data = document.get("data") if isinstance(document, dict) else None

@@ -295,7 +295,7 @@ class VendureSection(_Model):
     admin_user: str = Field(min_length=1)
     admin_password: SecretStr | None = None
     admin_password_file: str | None = None
-    customer_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    customer_email: str
     customer_first_name: str = "Reorder"
     customer_last_name: str = "Gateway"
     shipping_method: str = "standard-shipping"
@@ -312,6 +312,16 @@ class VendureSection(_Model):
     @classmethod
     def _admin_url(cls, value: str) -> str:
         return check_shop_url(value)
+
+    @field_validator("customer_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
+            raise ValueError(
+                f"'{value}' is not an e-mail address — write the household's address in "
+                "the shop, e.g. home@example.org"
+            )
+        return value
 
     @property
     def location(self) -> str:
