@@ -36,6 +36,7 @@ Exception tree::
     │   │   ├── NotAuthorizedError      401, 403: credentials are wrong; try again slowly
     │   │   ├── ShopRedirectError       3xx: base_url points elsewhere (never followed)
     │   │   └── RequestRefusedError     400, 404, 422 and other 4xx: never going to work
+    │   ├── ShopRefusedStepError        a GraphQL shop's error result for one step
     │   └── UnreadableResponseError     a success status whose body we cannot use
     ├── OutboxError                     the state database (outbox) cannot be used
     │   ├── OutboxUnavailableError      it cannot be opened, read or written just now
@@ -76,6 +77,7 @@ __all__ = [
     "SecretFileError",
     "ShopBusyError",
     "ShopRedirectError",
+    "ShopRefusedStepError",
     "ShopStatusError",
     "ShopTimeoutError",
     "ShopUnreachableError",
@@ -265,6 +267,14 @@ class ShopRedirectError(ShopStatusError):
 
 class RequestRefusedError(ShopStatusError):
     """The request itself is wrong (unknown SKU, invalid body, key reused)."""
+
+
+class ShopRefusedStepError(CommerceError):
+    """A GraphQL shop answered one step with an error result (``code``: its errorCode)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
 
 
 class UnreadableResponseError(CommerceError):

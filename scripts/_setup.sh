@@ -81,4 +81,30 @@ rg_setup_chromium() {
     exit 1
 }
 
+# The Vendure test bed (firmware_sim/vendure): Node/npm from Debian when missing, then
+# the pinned npm packages into a cache outside the clone, once per version. Tests and
+# the demo find it through RG_VENDURE_MODULES.
+RG_VENDURE_VERSION=3.7.3
+rg_setup_vendure() {
+    local cache="${XDG_CACHE_HOME:-$HOME/.cache}/reorder-gateway/vendure-$RG_VENDURE_VERSION"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+            echo "==> installing nodejs and npm (apt-get) for the Vendure test bed"
+            apt-get update -qq >/dev/null
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+        else
+            echo "node and npm are needed for the Vendure tests: sudo apt-get install -y nodejs npm" >&2
+            exit 1
+        fi
+    fi
+    if [ ! -f "$cache/.installed" ] || ! cmp -s "$ROOT/firmware_sim/vendure/package-lock.json" "$cache/package-lock.json"; then
+        echo "==> installing Vendure $RG_VENDURE_VERSION into $cache (first time: about 2 minutes)"
+        mkdir -p "$cache"
+        cp "$ROOT/firmware_sim/vendure/package.json" "$ROOT/firmware_sim/vendure/package-lock.json" "$cache/"
+        (cd "$cache" && npm ci --no-audit --no-fund --loglevel=error)
+        touch "$cache/.installed"
+    fi
+    export RG_VENDURE_MODULES="$cache/node_modules"
+}
+
 export PATH="$VENV/bin:$PATH:/usr/sbin"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.broker import Broker
+from tests.support.vendure import vendure  # noqa: F401  (the session-wide Vendure server)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -27,8 +27,9 @@ from gateway.commerce.base import (
     build_body,
 )
 from gateway.commerce.http import HttpCommerce
+from gateway.commerce.vendure import VendureCommerce
 from gateway.commerce.webhook import WebhookCommerce
-from gateway.config.models import CommerceSection, Config, WebhookSection
+from gateway.config.models import CommerceSection, Config, VendureSection, WebhookSection
 from gateway.core.events import DEFAULT_SHOP
 from gateway.errors import CommerceConfigError, CommerceError
 
@@ -50,6 +51,7 @@ __all__ = [
     "StatusResult",
     "TooLate",
     "Unclear",
+    "VendureCommerce",
     "WebhookCommerce",
     "build_body",
     "make_backend",
@@ -59,12 +61,13 @@ __all__ = [
 GUARANTEES: dict[str, Guarantee] = {
     "http": HttpCommerce.guarantee,
     "webhook": WebhookCommerce.guarantee,
+    "vendure": VendureCommerce.guarantee,
 }
 """What each ``adapter`` promises, for ``check`` (which builds no backend)."""
 
 
 def make_backend(
-    settings: CommerceSection | WebhookSection, name: str = DEFAULT_SHOP
+    settings: CommerceSection | WebhookSection | VendureSection, name: str = DEFAULT_SHOP
 ) -> CommerceBackend:
     """The backend for one shop section (raises CommerceConfigError).
 
@@ -73,6 +76,8 @@ def make_backend(
     setting = "commerce" if name == DEFAULT_SHOP else f"shops.{name}"
     if isinstance(settings, WebhookSection):
         return WebhookCommerce(settings, setting=setting)
+    if isinstance(settings, VendureSection):
+        return VendureCommerce(settings, setting=setting)
     if settings.adapter == "http":
         return HttpCommerce(settings, setting=setting)
     raise CommerceConfigError(f"unknown {setting}.adapter {settings.adapter!r}")

@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from gateway.config.broker import parse_broker_url
-from gateway.config.models import CommerceSection, MqttSection, WebhookSection, WebSection
+from gateway.config.models import (
+    CommerceSection,
+    MqttSection,
+    VendureSection,
+    WebhookSection,
+    WebSection,
+)
 from gateway.config.positions import KeyPath
 from gateway.config.report import ConfigReport
 from gateway.config.secrets import locate_secret_file, read_secret_file, readable_by_others
@@ -34,7 +40,11 @@ _SECRET_FILES: tuple[tuple[str, str, str], ...] = (
     ("notify", "urls", "urls_file"),
 )
 # Per shop adapter under shops: (the secret, the key naming the file it may come from)
-_SHOP_SECRETS = {"http": ("token", "token_file"), "webhook": ("secret", "secret_file")}
+_SHOP_SECRETS = {
+    "http": ("token", "token_file"),
+    "webhook": ("secret", "secret_file"),
+    "vendure": ("admin_password", "admin_password_file"),
+}
 _Section = TypeVar("_Section", bound=BaseModel)
 _MQTT_TLS_KEYS = ("ca_file", "cert_file", "key_file")
 _TLS_FILES: tuple[KeyPath, ...] = (
@@ -155,18 +165,21 @@ def _load_shop_tls(report: ConfigReport, name: str, shop: dict[str, Any]) -> Non
     if not location.is_file():
         report.value_error(path, f"{location} does not exist — fix the path or remove the key")
         return
-    settings: CommerceSection | WebhookSection | None = (
-        _valid(WebhookSection, shop)
-        if shop.get("adapter") == "webhook"
-        else _valid(CommerceSection, shop)
-    )
+    adapter = shop.get("adapter")
+    settings: CommerceSection | WebhookSection | VendureSection | None
+    if adapter == "webhook":
+        settings = _valid(WebhookSection, shop)
+    elif adapter == "vendure":
+        settings = _valid(VendureSection, shop)
+    else:
+        settings = _valid(CommerceSection, shop)
     _load_shop_ca(report, ("shops", name), settings, set())
 
 
 def _load_shop_ca(
     report: ConfigReport,
     where: KeyPath,
-    shop: CommerceSection | WebhookSection | None,
+    shop: CommerceSection | WebhookSection | VendureSection | None,
     missing: set[KeyPath],
 ) -> None:
     # Without verification the shop client never loads the CA file; neither does this.

@@ -270,6 +270,93 @@ class WebhookSection(_Model):
         return value
 
 
+class VendureAddress(_Model):
+    """Where a Vendure order is shipped (the household's address)."""
+
+    full_name: str = Field(min_length=1)
+    street_line1: str = Field(min_length=1)
+    city: str = Field(min_length=1)
+    postal_code: str = Field(min_length=1)
+    country_code: str = Field(pattern=r"^[A-Z]{2}$")
+
+
+class VendureSection(_Model):
+    """A Vendure shop, ordered through its Admin API's draft orders (docs/shops/vendure.md).
+
+    >>> VendureSection(adapter="vendure", admin_api_url="https://shop.example/admin-api",
+    ...     channel_token="t", admin_user="gw", admin_password="p",
+    ...     customer_email="home@example.org").shipping_method
+    'standard-shipping'
+    """
+
+    adapter: Literal["vendure"]
+    admin_api_url: str
+    channel_token: str = Field(min_length=1)
+    admin_user: str = Field(min_length=1)
+    admin_password: SecretStr | None = None
+    admin_password_file: str | None = None
+    customer_email: str
+    customer_first_name: str = "Reorder"
+    customer_last_name: str = "Gateway"
+    shipping_method: str = "standard-shipping"
+    payment_method: str = "invoice"
+    address: VendureAddress | None = None
+    timeout: Duration = 10.0
+    connect_timeout: Duration = 5.0
+    expire_after: Duration = 7 * 86400.0
+    poll_interval: Duration = 600.0
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+    @field_validator("admin_api_url")
+    @classmethod
+    def _admin_url(cls, value: str) -> str:
+        return check_shop_url(value)
+
+    @field_validator("customer_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
+            raise ValueError(
+                f"'{value}' is not an e-mail address — write the household's address in "
+                "the shop, e.g. home@example.org"
+            )
+        return value
+
+    @property
+    def location(self) -> str:
+        """Where the gateway sends orders (shown by ``check`` and ``status``)."""
+        return self.admin_api_url
+
+    def admin_password_value(self) -> str:
+        return self.admin_password.get_secret_value() if self.admin_password else ""
+
+    def address_input(self) -> dict[str, str]:
+        """The shipping address as Vendure's CreateAddressInput."""
+        a = self.address or VendureAddress(
+            full_name=f"{self.customer_first_name} {self.customer_last_name}",
+            street_line1="-",
+            city="-",
+            postal_code="-",
+            country_code="DE",
+        )
+        return {
+            "fullName": a.full_name,
+            "streetLine1": a.street_line1,
+            "city": a.city,
+            "postalCode": a.postal_code,
+            "countryCode": a.country_code,
+        }
+
+    def customer_input(self) -> dict[str, str]:
+        """The customer the orders are for, as Vendure's CreateCustomerInput."""
+        return {
+            "emailAddress": self.customer_email,
+            "firstName": self.customer_first_name,
+            "lastName": self.customer_last_name,
+        }
+
+
 def _adapter_of(value: Any) -> str:
     # ``adapter`` may be left out for the Reorder API, as in the single commerce: section.
     if isinstance(value, dict):
@@ -278,15 +365,17 @@ def _adapter_of(value: Any) -> str:
 
 
 ShopSection = Annotated[
-    Annotated[CommerceSection, Tag("http")] | Annotated[WebhookSection, Tag("webhook")],
+    Annotated[CommerceSection, Tag("http")]
+    | Annotated[WebhookSection, Tag("webhook")]
+    | Annotated[VendureSection, Tag("vendure")],
     Discriminator(
         _adapter_of,
         custom_error_type="unknown_adapter",
-        custom_error_message="unknown adapter — valid adapters: http, webhook",
+        custom_error_message="unknown adapter — valid adapters: http, webhook, vendure",
     ),
 ]
 """One entry of ``shops:``; its ``adapter`` says which backend speaks to it."""
-SHOP_ADAPTERS = ("http", "webhook")
+SHOP_ADAPTERS = ("http", "webhook", "vendure")
 
 
 def config_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -308,7 +397,7 @@ def is_shop_secret(loc: tuple[int | str, ...]) -> bool:
     >>> is_shop_secret(("shops", "family", "secret"))
     True
     """
-    return len(loc) >= 3 and loc[0] == "shops" and loc[2] in ("token", "secret")
+    return len(loc) >= 3 and loc[0] == "shops" and loc[2] in ("token", "secret", "admin_password")
 
 
 class LimitsSection(_Model):
@@ -592,7 +681,7 @@ class Config(_Model):
         return self
 
     @property
-    def all_shops(self) -> dict[str, CommerceSection | WebhookSection]:
+    def all_shops(self) -> dict[str, CommerceSection | WebhookSection | VendureSection]:
         """Every shop by name; a single ``commerce:`` section is the shop "default".
 
         >>> Config.model_validate({"gateway": {"id": "gw"},

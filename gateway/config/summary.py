@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from gateway.commerce import GUARANTEES
 from gateway.config.broker import parse_broker_url
-from gateway.config.models import CommerceSection, Config, WebhookSection
+from gateway.config.models import CommerceSection, Config, VendureSection, WebhookSection
 
 
 def format_duration(seconds: float) -> str:
@@ -47,11 +47,16 @@ def inventory(config: Config) -> str:
     )
 
 
-def _shop(name: str, shop: CommerceSection | WebhookSection, config: Config) -> list[str]:
+def _shop(
+    name: str, shop: CommerceSection | WebhookSection | VendureSection, config: Config
+) -> list[str]:
     """One shop: where, whether its credential is there; then what it guarantees."""
     where = f"{_host_port(shop.location)} ({urlsplit(shop.location).scheme})"
     if isinstance(shop, WebhookSection):
         credential = f"secret {'set' if shop.secret is not None else 'NOT set'}"
+    elif isinstance(shop, VendureSection):
+        password = "set" if shop.admin_password is not None else "NOT set"
+        credential = f"admin user {shop.admin_user}, password {password}"
     else:
         credential = f"token {'set' if shop.token is not None else 'NOT set'}"
     label = "commerce" if config.commerce is not None else f"shop {name}"
