@@ -144,7 +144,11 @@ class HomeAssistant:
     def _onboard(self) -> str:
         python = self.hass.with_name("python")
         done = subprocess.run(
-            [str(python), str(_ONBOARD), self.url], capture_output=True, text=True, timeout=60
+            [str(python), str(_ONBOARD), self.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(f"onboarding failed: {done.stderr[-2000:]}")
@@ -204,9 +208,7 @@ class HomeAssistant:
         result: dict[str, Any] = response.json()
         return result
 
-    def wait_state(
-        self, entity_id: str, predicate: Any, timeout: float = 15.0
-    ) -> dict[str, Any]:
+    def wait_state(self, entity_id: str, predicate: Any, timeout: float = 15.0) -> dict[str, Any]:
         """The entity's state once ``predicate(state_dict)`` holds."""
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
