@@ -107,4 +107,51 @@ rg_setup_vendure() {
     export RG_VENDURE_MODULES="$cache/node_modules"
 }
 
+# A real Home Assistant for the tests of the MQTT discovery and of the
+# home_assistant shop backend. 2024.3.x is the newest release that runs on
+# Python 3.11. It gets its own venv, cached outside the clone so a fresh clone
+# on the same machine reuses it, and is installed with Home Assistant's own
+# package_constraints.txt (shipped inside the wheel) as pip constraints, the
+# way its container image is built. The integrations the tests load (mqtt,
+# onboarding -> person -> image_upload, file_upload, analytics, hardware, backup,
+# frontend: without it Home Assistant starts in recovery mode) have requirements that
+# Home Assistant would otherwise pip-install at start-up: they are installed
+# here so a test never waits for a download.
+RG_HA_VERSION="2024.3.3"
+RG_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/reorder-gateway"
+RG_HA_VENV="$RG_CACHE/homeassistant-$RG_HA_VERSION"
+export RG_HA_HASS="$RG_HA_VENV/bin/hass"
+
+rg_setup_homeassistant() {
+    if [ -x "$RG_HA_HASS" ] && [ -f "$RG_HA_VENV/.installed" ]; then
+        return 0
+    fi
+    echo "==> installing Home Assistant $RG_HA_VERSION into $RG_HA_VENV (first time only)"
+    local started=$SECONDS
+    rm -rf "$RG_HA_VENV"
+    mkdir -p "$RG_CACHE"
+    python3 -m venv "$RG_HA_VENV"
+    local hapy="$RG_HA_VENV/bin/python"
+    "$hapy" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+    local wheels
+    wheels="$(mktemp -d)"
+    "$hapy" -m pip download --quiet --no-deps "homeassistant==$RG_HA_VERSION" -d "$wheels"
+    "$hapy" - "$wheels" <<'PY'
+import pathlib, sys, zipfile
+folder = pathlib.Path(sys.argv[1])
+wheel = next(folder.glob("homeassistant-*.whl"))
+with zipfile.ZipFile(wheel) as archive:
+    text = archive.read("homeassistant/package_constraints.txt")
+(folder / "constraints.txt").write_bytes(text)
+PY
+    "$hapy" -m pip install --quiet -c "$wheels/constraints.txt" \
+        "homeassistant==$RG_HA_VERSION" 'josepy<2' \
+        paho-mqtt==1.6.1 janus==1.0.0 Pillow==10.2.0 psutil-home-assistant==0.0.1 \
+        securetar==2024.2.1 home-assistant-frontend==20240307.0 SQLAlchemy==2.0.27 \
+        fnv-hash-fast==0.5.0
+    rm -rf "$wheels"
+    touch "$RG_HA_VENV/.installed"
+    echo "==> Home Assistant $RG_HA_VERSION installed in $((SECONDS - started)) s"
+}
+
 export PATH="$VENV/bin:$PATH:/usr/sbin"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.broker import Broker
+from tests.support.homeassistant import HomeAssistant
 from tests.support.vendure import vendure  # noqa: F401  (the session-wide Vendure server)
 
 
@@ -32,3 +33,27 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield b
     finally:
         b.kill()
+
+
+@pytest.fixture(scope="session")
+def ha_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """The mosquitto the session's Home Assistant is connected to."""
+    b = Broker(tmp_path_factory.mktemp("ha-broker")).start()
+    try:
+        yield b
+    finally:
+        b.kill()
+
+
+@pytest.fixture(scope="session")
+def home_assistant(
+    tmp_path_factory: pytest.TempPathFactory, ha_broker: Broker
+) -> Iterator[HomeAssistant]:
+    """One real Home Assistant for the whole session (its start-up takes seconds).
+    Missing, it fails the tests that use it: ./scripts/test installs it."""
+    ha = HomeAssistant(tmp_path_factory.mktemp("homeassistant"), broker_port=ha_broker.port)
+    ha.start()
+    try:
+        yield ha
+    finally:
+        ha.stop()

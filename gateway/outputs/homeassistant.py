@@ -146,8 +146,9 @@ def discovery_configs(config: Config) -> dict[str, dict[str, object]]:
             state_topic=topic,
             value_template="{{ value_json.state }}",
             json_attributes_topic=topic,
-            device_class="enum",
-            options=_PRODUCT_STATES,
+            # No device_class "enum" with "options": Home Assistant 2024.3's MQTT
+            # sensor schema has no "options" and drops it, and an enum sensor
+            # without options is refused. A plain text sensor shows the same states.
             icon="mdi:package-variant",
         )
     for s in config.sensors:
