@@ -3,11 +3,15 @@
 ``./scripts/demo`` sets up the machine and then runs this module::
 
     python -m firmware_sim.demo [--seconds 60] [--time-scale 600] [--state-dir demo-state]
+                                [--vendure]
 
 It starts a private mosquitto on a free loopback port (its own config file), the
 reference shop, ``reorder-gateway run --demo`` on ``config/demo.yaml`` and
 ``reorder-sim`` with ``firmware_sim/scenarios/demo.yaml``, all on one scaled
-timeline (``RG_TIME_ORIGIN``). Every run gets a fresh directory under
+timeline (``RG_TIME_ORIGIN``). With ``--vendure`` a local Vendure
+(firmware_sim/vendure, seeded catalog) takes the reference shop's place: the gateway
+runs on a copy of the config whose ``shops:`` section points at it, and the summary
+counts the orders Vendure has paid. Every run gets a fresh directory under
 ``demo-state/`` for the logs and the state, so the story on stdout stays clean.
 
 The story comes from the gateway's decisions on ``reorder/demo/events`` and the
@@ -46,12 +50,18 @@ from typing import IO, Any
 
 import httpx
 import paho.mqtt.client as mqtt
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices import ProfileOptions, get_profile
 from firmware_sim.cliargs import positive_number
 from firmware_sim.demo_story import Story
 from firmware_sim.scenario import ScenarioError, load_scenario
+from firmware_sim.vendure_bed import ADMIN_PASSWORD as VENDURE_PASSWORD
+from firmware_sim.vendure_bed import ADMIN_USER as VENDURE_USER
+from firmware_sim.vendure_bed import CHANNEL as VENDURE_CHANNEL
+from firmware_sim.vendure_bed import VERSION as VENDURE_VERSION
+from firmware_sim.vendure_bed import VendureBed, VendureBedError
 from gateway.clock import ORIGIN_ENV, Clock, make_clock
 from gateway.config.load import ConfigError, load_config
 
@@ -86,6 +96,7 @@ class DemoOptions:
     config: Path = DEFAULT_CONFIG
     scenario: Path = DEFAULT_SCENARIO
     state_dir: Path = Path("demo-state")
+    vendure: bool = False  # a local Vendure instead of the reference shop
     # Ship and deliver within ~3 sim hours, so the morning's orders arrive, the
     # jar is refilled and the afternoon's presses order again.
     ship_after: str = "1h"
@@ -222,6 +233,8 @@ class Demo:
         self.sim_summary: dict[str, Any] = {}
         self._sim_reader: threading.Thread | None = None
         self._shop_ids: dict[tuple[str, str], str] = {}
+        self.vendure: VendureBed | None = None
+        self.gateway_config = options.config  # with --vendure: the run's copy
         self.timeline: Clock = make_clock(None)  # the shared clock, once components start
 
     # ------------------------------------------------------------------ running
@@ -267,15 +280,57 @@ class Demo:
         self.config = config
         self.scale = opts.time_scale or scenario.time_scale
         self.run_dir = new_run_dir(opts.state_dir).resolve()
+        if opts.vendure:
+            config = self._vendure_config()
         self.story = Story(config, scenario, self.scale, self.out, lookup=self._lookup)
+        shop_log = "vendure.log" if opts.vendure else "shop.log"
         self.say(f"reorder-gateway demo: {scenario.description}")
-        self.say(f"  logs and state: {self.run_dir}/ (mosquitto.log shop.log gateway.log sim.log)")
+        self.say(
+            f"  logs and state: {self.run_dir}/ (mosquitto.log {shop_log} gateway.log sim.log)"
+        )
         if self.scale != 1.0:
             begins = datetime.fromtimestamp(scenario.start, UTC).strftime("%Y-%m-%d %H:%M")
             self.say(
                 f"  clock       simulated, x{self.scale:g} from {begins} UTC: the story, the "
                 "logs ('sim' times), the status file and 'queue' all tell it"
             )
+
+    def _vendure_config(self) -> Any:
+        """The demo config with its ``commerce:`` replaced by one Vendure shop under
+        ``shops:``, written with the admin password (a private file) into the run's dir."""
+        # credentials/ beside the config is where the loader looks for secret files.
+        credentials = self.run_dir / "credentials"
+        credentials.mkdir(mode=0o700, exist_ok=True)
+        password = credentials / "vendure-password"
+        password.write_text(VENDURE_PASSWORD + "\n")
+        password.chmod(0o600)
+        document = yaml.safe_load(self.options.config.read_text(encoding="utf-8"))
+        document.pop("commerce", None)
+        document["shops"] = {
+            "vendure": {
+                "adapter": "vendure",
+                # The port is the bed's, known once it runs; the gateway reads it then.
+                "admin_api_url": "${RG_VENDURE_URL:-http://127.0.0.1:3000/admin-api}",
+                "channel_token": VENDURE_CHANNEL,
+                "admin_user": VENDURE_USER,
+                "admin_password_file": password.name,  # found in credentials/
+                "customer_email": "household@example.org",
+            }
+        }
+        for product in (document.get("products") or {}).values():
+            product["shop"] = "vendure"
+        path = self.run_dir / "gateway-vendure.yaml"
+        header = (
+            f"# {self.options.config.name} for ./scripts/demo --vendure: its commerce: "
+            "section replaced by the local Vendure.\n"
+        )
+        path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        path.chmod(0o600)
+        self.gateway_config = path
+        try:
+            return load_config(path).config
+        except ConfigError as exc:
+            raise DemoError("the Vendure config is invalid:\n" + "\n".join(exc.messages)) from None
 
     def say(self, line: str) -> None:
         if self.story is not None:
@@ -294,7 +349,10 @@ class Demo:
         os.environ[ORIGIN_ENV] = f"{origin:.6f}"
         self.timeline = make_clock(self.scale, origin)
         self._start_broker()
-        self._start_shop()
+        if self.options.vendure:
+            self._start_vendure()
+        else:
+            self._start_shop()
         self._start_listener()
         self._start_gateway()
         self._start_sim()
@@ -383,6 +441,23 @@ class Demo:
             time.sleep(0.05)
         raise DemoError("the reference shop did not start", child.log)
 
+    def _start_vendure(self) -> None:
+        if self.stop_event.is_set():
+            raise StartInterruptedError
+        try:
+            bed = VendureBed(self.run_dir / "vendure", log=self.run_dir / "vendure.log")
+        except VendureBedError as exc:
+            raise DemoError(str(exc)) from None
+        self.vendure = bed
+        try:
+            bed.start()
+        except VendureBedError as exc:
+            raise DemoError(f"Vendure did not start: {exc}", bed.log) from None
+        self.say(
+            f"  shop        Vendure {VENDURE_VERSION} at {bed.admin_url} (seeded catalog; "
+            "orders are placed and paid, never shipped)"
+        )
+
     def _topic(self, leaf: str) -> str:
         return f"{self.config.mqtt.topic_prefix}/{self.config.gateway.id}/{leaf}"
 
@@ -423,18 +498,20 @@ class Demo:
             "gateway",
             "run",
             "--config",
-            str(self.options.config),
+            str(self.gateway_config),
             "--demo",
             "--time-scale",
             f"{self.scale:g}",
         ]
+        shop_env = {"RG_SHOP_URL": self.shop_url, "RG_SHOP_TOKEN": self.token}
+        if self.vendure is not None:
+            shop_env = {"RG_VENDURE_URL": self.vendure.admin_url}
         child = self._spawn(
             "gateway",
             argv,
             RG_MQTT_URL=self.mqtt_url,
-            RG_SHOP_URL=self.shop_url,
-            RG_SHOP_TOKEN=self.token,
             RG_STATE_DIR=str(self.run_dir / "gateway"),
+            **shop_env,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while not self.online.wait(0.1):
@@ -443,7 +520,7 @@ class Demo:
                 if code is not None:
                     raise DemoError(f"the gateway exited with code {code}", child.log)
                 raise DemoError("the gateway did not come online", child.log)
-        self.say(f"  gateway     online on {self._topic('status')}, config {self.options.config}")
+        self.say(f"  gateway     online on {self._topic('status')}, config {self.gateway_config}")
 
     def _start_sim(self) -> None:
         argv = [
@@ -456,11 +533,12 @@ class Demo:
             str(self.options.scenario),
             "--time-scale",
             f"{self.scale:g}",
-            "--shop-url",
-            self.shop_url,
             "--gateway-id",
             self.config.gateway.id,
         ]
+        if self.vendure is None:
+            # The household sees deliveries (and refills) from the reference shop only.
+            argv += ["--shop-url", self.shop_url]
         if self.options.seconds is not None:
             argv += ["--seconds", f"{self.options.seconds:g}"]
         if self.scale != 1.0:
@@ -507,6 +585,10 @@ class Demo:
                     continue
                 how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
                 raise DemoError(f"{child.name} {how}", child.log)
+            if self.vendure is not None and self.vendure.exit_code() is not None:
+                raise DemoError(
+                    f"Vendure exited with code {self.vendure.exit_code()}", self.vendure.log
+                )
             household_done = self.sim is not None and self.sim.exit_code() == 0
             if household_done and deadline is None and not told_quiet:
                 told_quiet = True
@@ -540,11 +622,14 @@ class Demo:
     def _shop_orders(self) -> list[dict[str, Any]]:
         try:
             return self._fetch_orders()
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        except (httpx.HTTPError, VendureBedError, ValueError, KeyError, TypeError) as exc:
             reason = f"cannot list the shop's orders: {type(exc).__name__}: {exc}"
-            raise DemoError(reason, self.run_dir / "shop.log") from None
+            log = self.run_dir / ("vendure.log" if self.vendure is not None else "shop.log")
+            raise DemoError(reason, log) from None
 
     def _fetch_orders(self) -> list[dict[str, Any]]:
+        if self.vendure is not None:
+            return self._vendure_orders(self.vendure)
         response = httpx.get(
             f"{self.shop_url}/orders",
             headers={"Authorization": f"Bearer {self.token}"},
@@ -552,6 +637,24 @@ class Demo:
         )
         response.raise_for_status()
         return list(response.json()["orders"])
+
+    def _vendure_orders(self, bed: VendureBed) -> list[dict[str, Any]]:
+        """Vendure's paid orders in the reference shop's shape, for the story: Vendure
+        keeps the press's event id on the payment, the device comes from the gateway's
+        report of that press."""
+        assert self.story is not None
+        orders: list[dict[str, Any]] = []
+        for paid in bed.paid_orders():
+            device = self.story.device_of(paid["event_id"]) or "?"
+            orders.append(
+                {
+                    "id": paid["code"],
+                    "status": paid["state"],
+                    "skus": paid["skus"],
+                    "source": {"device": device, "event_id": paid["event_id"]},
+                }
+            )
+        return orders
 
     def _lookup(self, device: str, event_id: str) -> str | None:
         """The shop's id (ord_N) for the order a device's event made, for the story."""
@@ -574,10 +677,15 @@ class Demo:
         # The household first, the broker last: nobody loses their peer mid-sentence.
         for child in reversed(self.children):
             child.stop()
+        if self.vendure is not None:
+            self.vendure.stop()
 
     def _report(self, failure: DemoError | None, orders: list[dict[str, Any]], took: float) -> int:
         pids = {c.name: c.pid for c in self.children}
+        if self.vendure is not None:
+            pids["vendure"] = self.vendure.pid
         summary: dict[str, Any] = {"ok": failure is None, "seconds": round(took, 1)}
+        summary["shop"] = "vendure" if self.options.vendure else "reference"
         if failure is not None:
             self.say("")
             self.say(f"demo failed: {failure.reason}")
@@ -587,16 +695,26 @@ class Demo:
             summary["reason"] = failure.reason
         if self.story is not None and failure is None:
             summary.update(self.story.summary(orders, self.sim_summary))
+            if self.vendure is not None:
+                self.say(
+                    f"  (orders as Vendure has them: the paid orders in its Admin API, "
+                    f"{self.vendure.admin_url})"
+                )
             # The gateway's outbox outlives the run: show how to look into it.
             state = self.run_dir / "gateway"
             self.say(
                 f"  look into this run's queue: RG_STATE_DIR={state} "
-                ".venv/bin/reorder-gateway queue --config config/demo.yaml"
+                f".venv/bin/reorder-gateway queue --config {self._shown_config()}"
             )
         summary["state_dir"] = str(self.run_dir)
         summary["pids"] = pids
         print(json.dumps(summary, sort_keys=True), file=self.out, flush=True)
         return 0 if failure is None else 1
+
+    def _shown_config(self) -> str:
+        with suppress(ValueError):
+            return str(self.gateway_config.relative_to(Path.cwd()))
+        return str(self.gateway_config)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -611,6 +729,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--state-dir", type=Path, default=Path("demo-state"), help="where each run's dir goes"
     )
+    p.add_argument(
+        "--vendure",
+        action="store_true",
+        help="order from a local Vendure (firmware_sim/vendure) instead of the reference shop",
+    )
     return p
 
 
@@ -622,6 +745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config=args.config.resolve(),
         scenario=args.scenario.resolve(),
         state_dir=args.state_dir,
+        vendure=args.vendure,
     )
     return Demo(options).run()
 

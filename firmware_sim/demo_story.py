@@ -131,6 +131,23 @@ class Story:
         if text is not None:
             self._tell("gateway", text)
 
+    def device_of(self, event_id: str) -> str | None:
+        """The device whose press or reading made the order of ``event_id``, as the
+        gateway reported it (for shops that keep only the event id, like Vendure).
+
+        >>> import io
+        >>> story = Story(None, None, 1.0, io.StringIO())
+        >>> story.decision({"outcome": "ordered", "device": "pantry", "event_id": "e1",
+        ...                 "order": "k1"})
+        >>> story.device_of("e1"), story.device_of("e2")
+        ('pantry', None)
+        """
+        with self._lock:
+            for device, event in self._orders.values():
+                if event == event_id:
+                    return device
+        return None
+
     # ------------------------------------------------------------------ wording
 
     def _what(self, device: str) -> str:

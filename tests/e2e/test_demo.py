@@ -4,7 +4,9 @@ own ``scripts/test`` already did): the orchestrator with the venv's Python.
 ``--seconds 30 --time-scale 1200`` plays the whole demo scenario (ten sim hours) against a
 private mosquitto, the reference shop and the gateway; the summary's last line is
 JSON, and it must show what the issue promises, with every time on the one
-simulated clock. Then Ctrl-C mid-story must stop everything and exit 0.
+simulated clock. Then Ctrl-C mid-story must stop everything and exit 0. With
+``--vendure`` the same story orders from a real local Vendure, and the summary
+counts the orders Vendure has paid.
 """
 
 from __future__ import annotations
@@ -67,9 +69,9 @@ def running(pid: int) -> bool:
     return b"mosquitto" in cmdline or b"firmware_sim" in cmdline or b"gateway" in cmdline
 
 
-def assert_no_survivors(summary: dict[str, Any]) -> None:
+def assert_no_survivors(summary: dict[str, Any], shop: str = "shop") -> None:
     pids = summary["pids"]
-    assert set(pids) == {"mosquitto", "shop", "gateway", "sim"}, pids
+    assert set(pids) == {"mosquitto", shop, "gateway", "sim"}, pids
     survivors = {name: pid for name, pid in pids.items() if running(pid)}
     assert not survivors, f"still running after the demo exited: {survivors}"
 
@@ -182,3 +184,50 @@ def test_ctrl_c_stops_every_component_and_exits_zero(tmp_path: Path) -> None:
     assert summary["events"] >= 1, summary
     assert "Summary" in output
     assert_no_survivors(summary)
+
+
+VENDURE_CODE = re.compile(r"gateway   order ([A-Z0-9]{16}) \((\w+), from ([\w-]+)\) accepted")
+
+
+def test_demo_with_vendure_orders_at_vendure_and_counts_its_paid_orders(tmp_path: Path) -> None:
+    proc = start_demo(tmp_path, "--vendure", "--seconds", "20", "--time-scale", "1200")
+    try:
+        output = finish(proc, timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output[-3000:]
+    summary = summary_of(output)
+    assert summary["ok"] is True, summary
+    assert summary["shop"] == "vendure", summary
+    assert "shop        Vendure 3.7.3 at http://127.0.0.1:" in output
+
+    # The morning's laundry press and the coffee scale's dip, paid in Vendure; no
+    # deliveries there, so the later presses find their orders still open.
+    assert summary["orders_by_source"]["gpio"] >= 1, summary
+    assert summary["orders_by_source"]["sensor"] >= 1, summary
+    assert set(summary["orders_by_status"]) == {"PaymentSettled"}, summary
+    assert summary["repeated_event_ids"] == 0, summary
+    assert summary["duplicates_prevented"] >= 1, summary
+    assert summary["absorbed"].get("one_open_order", 0) >= 1, summary
+    # The story names each accepted order by Vendure's own order code.
+    accepted = VENDURE_CODE.findall(output)
+    assert len(accepted) == summary["orders"], (accepted, summary)
+    assert {device for _code, _product, device in accepted} == set(summary["orders_by_device"]), (
+        accepted,
+        summary,
+    )
+    assert "Traceback" not in output
+
+    # The gateway ran on a private copy of the config with a shops: section, its
+    # password in a private file, never shown.
+    run_dir = Path(summary["state_dir"])
+    config = run_dir / "gateway-vendure.yaml"
+    password = run_dir / "credentials" / "vendure-password"
+    assert "adapter: vendure" in config.read_text()
+    assert (config.stat().st_mode & 0o077) == 0
+    assert (password.stat().st_mode & 0o077) == 0
+    secret = password.read_text().strip()
+    assert secret not in output
+    assert secret not in (run_dir / "gateway.log").read_text()
+    assert_no_survivors(summary, shop="vendure")
