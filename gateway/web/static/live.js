@@ -54,6 +54,14 @@
       });
   }
 
+  var opened = 0;
   var source = new EventSource("/events");
   source.addEventListener("change", refresh);
+  source.addEventListener("open", function () {
+    document.documentElement.dataset.live = "open";
+    // After a reconnect, changes sent while the stream was down are caught up.
+    if (opened++ > 0) {
+      refresh();
+    }
+  });
 })();
