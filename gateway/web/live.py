@@ -51,10 +51,6 @@ class DeviceSeen:
     last_decision: Decision | None
 
 
-class TooManyClientsError(Exception):
-    """More ``/events`` streams are open than :data:`MAX_CLIENTS`."""
-
-
 class LiveFeed:
     """Fan-out of committed changes to the page's live clients, and what was decided.
 
@@ -112,11 +108,11 @@ class LiveFeed:
 
     # ------------------------------------------------------------------ reading
 
-    def subscribe(self) -> queue.Queue[str]:
-        """A new client's queue; :class:`TooManyClientsError` past :data:`MAX_CLIENTS`."""
+    def subscribe(self) -> queue.Queue[str] | None:
+        """A new client's queue, or None when :data:`MAX_CLIENTS` are open already."""
         with self._lock:
             if len(self._clients) >= self._max_clients:
-                raise TooManyClientsError(f"{len(self._clients)} live clients already")
+                return None
             client: queue.Queue[str] = queue.Queue(self._queue_size)
             self._clients.append(client)
             return client

@@ -38,7 +38,7 @@ from gateway.web.auth import (
     password_matches,
     read_password_file,
 )
-from gateway.web.live import CLOSED, LiveFeed, TooManyClientsError
+from gateway.web.live import CLOSED, MAX_CLIENTS, LiveFeed
 
 log = logging.getLogger(__name__)
 
@@ -285,10 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _events(self) -> None:
         """Server-sent events: one ``change`` per committed decision or reading."""
-        try:
-            client = self.page.live.subscribe()
-        except TooManyClientsError as exc:
-            log.warning("web: live stream refused: %s", exc)
+        client = self.page.live.subscribe()
+        if client is None:
+            log.warning("web: live stream refused: %d are open already", MAX_CLIENTS)
             self._send(
                 HTTPStatus.SERVICE_UNAVAILABLE, "too many live pages open", {"Retry-After": "30"}
             )

@@ -6,13 +6,11 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
 from gateway.config.models import Config
 from gateway.core.events import OrderState, Outcome, Price, Report, Rule
 from gateway.outbox.views import OrderRow
 from gateway.web import views
-from gateway.web.live import CLOSED, RECENT_DECISIONS, LiveFeed, TooManyClientsError
+from gateway.web.live import CLOSED, RECENT_DECISIONS, LiveFeed
 
 LEDS_MD = Path(__file__).resolve().parents[2] / "docs" / "leds.md"
 
@@ -25,6 +23,7 @@ def test_the_led_table_names_the_patterns_of_docs_leds_md_in_order() -> None:
 def test_a_client_that_does_not_read_loses_changes_counted_and_others_still_get_them() -> None:
     feed = LiveFeed(queue_size=2)
     slow, fast = feed.subscribe(), feed.subscribe()
+    assert slow is not None and fast is not None
     for n in range(5):
         feed.note_reading("scale", at=float(n))
         assert fast.get_nowait() == '{"kind":"reading","device":"scale"}'
@@ -38,10 +37,10 @@ def test_a_client_that_does_not_read_loses_changes_counted_and_others_still_get_
 def test_more_streams_than_the_limit_are_refused_and_a_closed_one_frees_its_place() -> None:
     feed = LiveFeed(max_clients=1)
     first = feed.subscribe()
-    with pytest.raises(TooManyClientsError):
-        feed.subscribe()
+    assert first is not None
+    assert feed.subscribe() is None
     feed.unsubscribe(first)
-    feed.subscribe()
+    assert feed.subscribe() is not None
 
 
 def test_decisions_are_kept_newest_first_bounded_and_per_device() -> None:
