@@ -273,6 +273,8 @@ def build(config: Config, options: BuildOptions) -> Parts:
 
         # Only with the page on: without a reader, changes would be broadcast to nobody.
         live = LiveFeed() if config.web is not None else None
+        if live is not None:
+            metrics.registry.register(live.collector())
         outputs = GatewayOutputs(
             live=live,
             link=link,

@@ -19,7 +19,11 @@ import logging
 import queue
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from gateway.core.events import Outcome, Report
 from gateway.outputs.reports import describe
@@ -138,6 +142,10 @@ class LiveFeed:
         with self._lock:
             return len(self._clients)
 
+    def collector(self) -> Collector:
+        """``reorder_web_live_dropped_total`` and ``reorder_web_live_clients``."""
+        return _LiveCollector(self)
+
     def recent(self) -> list[Decision]:
         """The last decisions, newest first."""
         with self._lock:
@@ -146,3 +154,18 @@ class LiveFeed:
     def devices(self) -> dict[str, DeviceSeen]:
         with self._lock:
             return dict(self._devices)
+
+
+class _LiveCollector(Collector):
+    def __init__(self, feed: LiveFeed) -> None:
+        self.feed = feed
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "reorder_web_live_dropped",
+            "Changes not sent to a live page because it was behind",
+            value=float(self.feed.dropped),
+        )
+        yield GaugeMetricFamily(
+            "reorder_web_live_clients", "Open /events streams", value=float(self.feed.clients())
+        )

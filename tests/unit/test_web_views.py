@@ -6,6 +6,8 @@ import re
 import time
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from gateway.config.models import Config
 from gateway.core.events import OrderState, Outcome, Price, Report, Rule
 from gateway.outbox.views import OrderRow
@@ -28,6 +30,10 @@ def test_a_client_that_does_not_read_loses_changes_counted_and_others_still_get_
         feed.note_reading("scale", at=float(n))
         assert fast.get_nowait() == '{"kind":"reading","device":"scale"}'
     assert feed.dropped == 3
+    registry = CollectorRegistry()
+    registry.register(feed.collector())
+    assert registry.get_sample_value("reorder_web_live_dropped_total") == 3
+    assert registry.get_sample_value("reorder_web_live_clients") == 2
     assert slow.qsize() == 2
     feed.close()  # the stream ends even with a full queue
     assert CLOSED in [slow.get_nowait(), slow.get_nowait()]
