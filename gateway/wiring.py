@@ -56,6 +56,7 @@ from gateway.outputs.notify import Notifier as PhoneNotifier
 from gateway.outputs.notify import make_notifications, product_facts
 from gateway.outputs.reports import DecisionTeller
 from gateway.outputs.topics import GatewayTopics
+from gateway.web.live import LiveFeed
 from gateway.web.server import NoWebServer, WebPage, WebServer
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,12 @@ def build(config: Config, options: BuildOptions) -> Parts:
         def publish_event(topic: str, payload: bytes) -> None:
             link.publish(topic, payload, qos=1)
 
+        # Only with the page on: without a reader, changes would be broadcast to nobody.
+        live = LiveFeed() if config.web is not None else None
+        if live is not None:
+            metrics.registry.register(live.collector())
         outputs = GatewayOutputs(
+            live=live,
             link=link,
             gpio=gpio,
             sender=sender,
@@ -302,8 +308,8 @@ def build(config: Config, options: BuildOptions) -> Parts:
             notifier=notifier,
         )
         web: WebServer | NoWebServer = NoWebServer()
-        if config.web is not None:
-            web = WebServer(WebPage(config, reader, to_core, clock), config)
+        if config.web is not None and live is not None:
+            web = WebServer(WebPage(config, reader, to_core, clock, live), config)
             undo.callback(web.stop)
         parts = Parts(
             web=web,
@@ -464,6 +470,7 @@ class GatewayOutputs:
         activity: Activity,
         phones: PhoneNotifier,
         clock: Clock,
+        live: LiveFeed | None = None,
     ) -> None:
         self._link = link
         self._gpio = gpio
@@ -473,6 +480,7 @@ class GatewayOutputs:
         self.activity = activity
         self._phones = phones
         self._clock = clock
+        self._live = live
 
     def deliver(self, decided: Decided) -> None:
         # The sender first: the orders are committed already, so waking it now
@@ -497,10 +505,15 @@ class GatewayOutputs:
                 self._teller.tell(report)
             with _guarded("queueing a phone notification"):
                 self._phones.on_report(report)
+            if self._live is not None:
+                with _guarded("telling the web page a decision"):
+                    self._live.note_report(report)
         for reading in decided.readings:
             with _guarded("noting a sensor reading"):
                 self.activity.on_reading(reading.device)
                 self._bridge.on_reading(reading.device, reading.value, self._clock.now())
+                if self._live is not None:
+                    self._live.note_reading(reading.device, self._clock.now())
         for request in decided.sim_gpio:
             with _guarded("driving a mock GPIO pin"):
                 try:

@@ -5,14 +5,16 @@ every action is handed to the core thread (``submit``) as a core event or item, 
 web thread never writes the database. Readable without JavaScript: plain HTML forms.
 
 >>> WebPage.ROUTES
-('/', '/history', '/health', '/login', '/logout')
+('/', '/history', '/devices', '/health', '/events', '/live.js', '/login', '/logout')
 """
 
 from __future__ import annotations
 
 import html
 import http.cookies
+import importlib.resources
 import logging
+import queue
 import ssl
 import threading
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from gateway.core.events import CancelByKey, ConfirmOrder, OrderState
 from gateway.core.keys import short_key
 from gateway.engine.decider import Item, Requeue
 from gateway.outbox.views import OrderRow, StateReader
+from gateway.web import views
 from gateway.web.auth import (
     LoginLimiter,
     PasswordFileError,
@@ -35,6 +38,7 @@ from gateway.web.auth import (
     password_matches,
     read_password_file,
 )
+from gateway.web.live import CLOSED, MAX_CLIENTS, LiveFeed
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,8 @@ COOKIE = "rg_session"
 HISTORY_DAYS = 90
 _MAX_BODY = 4096  # a login or a button: anything larger is not ours
 _DEAD = (OrderState.REJECTED, OrderState.BLOCKED)
+KEEPALIVE = 15.0  # seconds between SSE comments: a dead client is noticed on the next write
+_SCRIPT = importlib.resources.files("gateway.web").joinpath("static/live.js").read_bytes()
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:40rem;padding:1rem}"
     "nav a{margin-right:1rem}table{width:100%;border-collapse:collapse}"
@@ -59,7 +65,7 @@ class WebPage:
     :class:`~gateway.engine.decider.Requeue`, each ``via="web"``.
     """
 
-    ROUTES = ("/", "/history", "/health", "/login", "/logout")
+    ROUTES = ("/", "/history", "/devices", "/health", "/events", "/live.js", "/login", "/logout")
 
     def __init__(
         self,
@@ -67,6 +73,7 @@ class WebPage:
         reader: StateReader,
         submit: Callable[[Item], None],
         clock: Clock,
+        live: LiveFeed | None = None,
     ) -> None:
         web = config.web
         assert web is not None
@@ -74,6 +81,7 @@ class WebPage:
         self.reader = reader
         self.submit = submit
         self.clock = clock
+        self.live = live if live is not None else LiveFeed()
         self.password_file = Path(web.password_path(config.gateway.state_dir))
         self.sessions = Sessions(web.session_lifetime)
         self.limiter = LoginLimiter()
@@ -134,7 +142,8 @@ class WebPage:
                 parts.append("<p>no open order</p>")
             for row in mine:
                 parts.append(self._open_order(row, product.quantity, session))
-        return self._page("Now", "".join(parts), session)
+        # id=now: what static/live.js swaps in when the core commits a change.
+        return self._page("Now", '<main id="now">' + "".join(parts) + "</main>", session)
 
     def _open_order(self, row: OrderRow, quantity: int, session: Session) -> str:
         price = row.price.shown if row.price is not None else "price not known yet"
@@ -168,7 +177,12 @@ class WebPage:
                 f"<td>{_e(r.state.value)}</td></tr>"
             )
         body.append("</table>" if rows else "</table><p>no orders in the last 90 days</p>")
+        body.append(views.spending(self.config, rows, self.clock.now()))
+        body.append(views.decisions(self.live.recent()))
         return self._page("History", "".join(body), session)
+
+    def devices_page(self, session: Session) -> str:
+        return self._page("Devices", views.devices(self.config, self.live.devices()), session)
 
     def health_page(self, session: Session) -> str:
         snapshot = self.reader.snapshot(self.clock.now())
@@ -212,7 +226,7 @@ class WebPage:
     def _page(self, title: str, body: str, session: Session) -> str:
         nav = (
             '<nav><a href="/">Now</a><a href="/history">History</a>'
-            '<a href="/health">Health</a></nav>'
+            '<a href="/devices">Devices</a><a href="/health">Health</a></nav>'
             '<form method=post action="/logout"><input type=hidden name=csrf '
             f'value="{_e(session.csrf)}"><button>Log out</button></form>'
         )
@@ -228,7 +242,7 @@ def _document(title: str, body: str) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{_e(title)} — reorder-gateway</title><style>{_STYLE}</style></head>"
-        f"<body>{body}</body></html>"
+        f'<body>{body}<script src="/live.js" defer></script></body></html>'
     )
 
 
@@ -246,17 +260,61 @@ class _Handler(BaseHTTPRequestHandler):
         return morsel.value if morsel is not None else None
 
     def _send(self, status: HTTPStatus, body: str, headers: dict[str, str] | None = None) -> None:
-        data = body.encode()
+        self._send_bytes(status, body.encode(), "text/html; charset=utf-8", headers)
+
+    def _send_bytes(
+        self,
+        status: HTTPStatus,
+        data: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Frame-Options", "DENY")
-        self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")
+        self._common_headers()
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _common_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")
+
+    def _events(self) -> None:
+        """Server-sent events: one ``change`` per committed decision or reading."""
+        client = self.page.live.subscribe()
+        if client is None:
+            log.warning("web: live stream refused: %d are open already", MAX_CLIENTS)
+            self._send(
+                HTTPStatus.SERVICE_UNAVAILABLE, "too many live pages open", {"Retry-After": "30"}
+            )
+            return
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/event-stream")
+            self._common_headers()
+            self.end_headers()
+            self.wfile.write(b"retry: 3000\n\n")
+            self.wfile.flush()
+            while True:
+                try:
+                    change = client.get(timeout=KEEPALIVE)
+                except queue.Empty:
+                    self.wfile.write(b": keepalive\n\n")
+                    self.wfile.flush()
+                    continue
+                if change == CLOSED:
+                    return
+                self.wfile.write(f"event: change\ndata: {change}\n\n".encode())
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            log.debug("web: a live client went away")
+        finally:
+            self.page.live.unsubscribe(client)
+            self.close_connection = True
 
     def _redirect(self, to: str, cookie: str | None = None) -> None:
         headers = {"Location": to}
@@ -269,16 +327,23 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/login":
             self._send(HTTPStatus.OK, self.page.login_page())
             return
+        if path == "/live.js":  # the same for everyone: no secret in it
+            self._send_bytes(HTTPStatus.OK, _SCRIPT, "text/javascript; charset=utf-8")
+            return
         session = self.page.session(self._token())
         if session is None:
             self._redirect("/login")
             return
-        views = {
+        if path == "/events":
+            self._events()
+            return
+        pages = {
             "/": self.page.now_page,
             "/history": self.page.history_page,
+            "/devices": self.page.devices_page,
             "/health": self.page.health_page,
         }
-        view = views.get(path)
+        view = pages.get(path)
         if view is None:
             self._send(HTTPStatus.NOT_FOUND, _document("Not found", "<p>no such page</p>"))
             return
@@ -352,6 +417,7 @@ class WebServer:
     url: str | None
 
     def __init__(self, page: WebPage, config: Config) -> None:
+        self._live = page.live
         web = config.web
         assert web is not None
         handler = type("Handler", (_Handler,), {"page": page})
@@ -370,6 +436,7 @@ class WebServer:
         self._thread.start()
 
     def stop(self) -> None:
+        self._live.close()  # ends the open /events streams
         # shutdown() waits for serve_forever, which never ran on a failed build.
         if self._thread.is_alive():
             self._server.shutdown()

@@ -98,3 +98,46 @@ def test_a_press_shows_on_the_page_and_its_cancel_reaches_the_shop(
         shoot(page, "health")
     finally:
         context.close()
+
+
+def test_with_javascript_a_press_appears_without_a_reload(
+    browser: Browser, make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path
+) -> None:
+    gw, client, shop = web_gateway(
+        make_gateway, make_shop, tmp_path, {"detergent": {"sku": "TIDE-PODS-42"}}
+    )
+    url = str(client.base_url).rstrip("/")
+    with client:
+        # The stream is the household's like every page: no session, no events.
+        assert client.get("/events").status_code == 303
+    context = browser.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=True)
+    try:
+        page = context.new_page()
+        navigations: list[str] = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        log_in(page, url)
+        assert "no open order" in page.inner_text("#now")
+        before = len(navigations)
+        # The stream must be open before the press, or its change would go to nobody.
+        page.wait_for_function("() => document.documentElement.dataset.live === 'open'")
+        with Publisher(gw.broker_url) as button:
+            button.publish(gw.button_topic, press_payload("j1", 1))
+        assert_exactly_once(shop, gw, ["j1"], timeout=20.0)
+        page.wait_for_selector("#now .order", timeout=15_000)
+        page.wait_for_function(
+            "() => document.querySelector('#now').innerText.includes('accepted')", timeout=15_000
+        )
+        assert len(navigations) == before, "the page reloaded instead of updating"
+        assert int(page.evaluate("document.documentElement.dataset.liveUpdates")) >= 1
+        shoot(page, "now-live")
+        page.goto(url + "/devices")
+        row = page.inner_text("tr[data-device=e2e-button]")
+        assert "nothing yet" not in row and "accepted" in row, row
+        assert "limit_reached" in page.inner_text("body")  # the LED table
+        shoot(page, "devices")
+        page.goto(url + "/history")
+        body = page.inner_text("body")
+        assert "Spending this month" in body and "event j1" in body, body
+        shoot(page, "history-live")
+    finally:
+        context.close()

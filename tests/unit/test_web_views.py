@@ -1,0 +1,101 @@
+"""The page's live feed (per-client queues that drop and count) and its new views."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from gateway.config.models import Config
+from gateway.core.events import OrderState, Outcome, Price, Report, Rule
+from gateway.outbox.views import OrderRow
+from gateway.web import views
+from gateway.web.live import CLOSED, RECENT_DECISIONS, LiveFeed
+
+LEDS_MD = Path(__file__).resolve().parents[2] / "docs" / "leds.md"
+
+
+def test_the_led_table_names_the_patterns_of_docs_leds_md_in_order() -> None:
+    documented = re.findall(r"^\| `(\w+)` \|", LEDS_MD.read_text(), re.MULTILINE)
+    assert documented == [p for p, _, _ in views.LED_PATTERNS]
+
+
+def test_a_client_that_does_not_read_loses_changes_counted_and_others_still_get_them() -> None:
+    feed = LiveFeed(queue_size=2)
+    slow, fast = feed.subscribe(), feed.subscribe()
+    assert slow is not None and fast is not None
+    for n in range(5):
+        feed.note_reading("scale", at=float(n))
+        assert fast.get_nowait() == '{"kind":"reading","device":"scale"}'
+    assert feed.dropped == 3
+    registry = CollectorRegistry()
+    registry.register(feed.collector())
+    assert registry.get_sample_value("reorder_web_live_dropped_total") == 3
+    assert registry.get_sample_value("reorder_web_live_clients") == 2
+    assert slow.qsize() == 2
+    feed.close()  # the stream ends even with a full queue
+    assert CLOSED in [slow.get_nowait(), slow.get_nowait()]
+    assert feed.clients() == 0
+
+
+def test_more_streams_than_the_limit_are_refused_and_a_closed_one_frees_its_place() -> None:
+    feed = LiveFeed(max_clients=1)
+    first = feed.subscribe()
+    assert first is not None
+    assert feed.subscribe() is None
+    feed.unsubscribe(first)
+    assert feed.subscribe() is not None
+
+
+def test_decisions_are_kept_newest_first_bounded_and_per_device() -> None:
+    feed = LiveFeed()
+    for n in range(RECENT_DECISIONS + 5):
+        feed.note_report(
+            Report(Outcome.ABSORBED, "b1", float(n), product="soap", rule=Rule.COOLDOWN)
+        )
+    recent = feed.recent()
+    assert len(recent) == RECENT_DECISIONS
+    assert recent[0].at == RECENT_DECISIONS + 4 and "by cooldown" in recent[0].text
+    # An order's later state is the last decision, but not a message from the button.
+    feed.note_report(
+        Report(Outcome.ORDER_STATUS, "b1", 999.0, order_key="k", state=OrderState.ACCEPTED)
+    )
+    seen = feed.devices()["b1"]
+    assert seen.last_message_at == RECENT_DECISIONS + 4
+    assert seen.last_decision is not None and "accepted" in seen.last_decision.text
+
+
+def _row(key: str, created_at: float, state: OrderState, price: Price | None) -> OrderRow:
+    return OrderRow(
+        key=key, seq=1, gateway="gw", product="soap", sku="S", quantity=2, device="b1",
+        trigger="press", event_id=key, state=state, attempts=1, next_attempt_at=0.0,
+        last_error=None, shop_order_id=None, cancel_requested=False, hold_until=None,
+        created_at=created_at, updated_at=created_at, shop="shop", price=price,
+    )  # fmt: skip
+
+
+def test_spending_counts_this_months_bought_orders_and_shows_the_caps() -> None:
+    config = Config.model_validate(
+        {
+            "gateway": {"id": "kitchen"},
+            "commerce": {"base_url": "http://127.0.0.1:1/api/v1"},
+            "limits": {"max_orders_per_day": 4},
+            "products": {"soap": {"sku": "S", "quantity": 2, "max_per_day": 6}},
+        }
+    )
+    now = time.mktime((2026, 6, 15, 12, 0, 0, 0, 0, -1))  # mid-month: no month edge
+    eur = Price("EUR", 1399)
+    rows = [
+        _row("a", now - 60, OrderState.ACCEPTED, eur),
+        _row("b", now - 120, OrderState.DELIVERED, eur),
+        _row("c", now - 180, OrderState.CANCELLED, eur),  # never paid
+        _row("d", now - 240, OrderState.QUEUED, None),
+        _row("e", views.month_start(now) - 1, OrderState.DELIVERED, eur),  # last month
+    ]
+    shown = views.spending(config, rows, now)
+    assert "27.98 EUR" in shown
+    assert "1 order(s) whose price" in shown
+    assert "<td>orders, all products</td><td>4</td><td>4</td>" in shown
+    assert "<td>soap quantity</td><td>8</td><td>6</td>" in shown
