@@ -100,7 +100,10 @@ def test_the_rate_converges_on_a_steady_trace(
         usage = observe(usage, value, t, FC)
     learned = usage.rate_on(usage.day)
     assert learned is not None
-    assert abs(learned - rate) <= 0.05 * rate + 1.0
+    # A day's use is the difference of two noisy settled levels, and two weeks hold
+    # only two of each weekday: the estimate cannot be closer than the scale's noise
+    # (hypothesis found rate 10 g/day, noise 3 g learned as 11.8 g/day).
+    assert abs(learned - rate) <= 0.05 * rate + 1.0 + noise
 
 
 @settings(max_examples=10, deadline=None)
