@@ -370,7 +370,8 @@ class HomeAssistantShopSection(_Model):
     # A long-lived access token (the user's profile page in Home Assistant).
     token: SecretStr | None = None
     token_file: str | None = None
-    entity: str = Field(default="todo.shopping_list", pattern=r"^todo\.[a-z0-9_]{1,64}$")
+    # The shopping list integration's to-do entity: items are removed through it.
+    entity: str = "todo.shopping_list"
     timeout: Duration = 10.0
     connect_timeout: Duration = 5.0
     expire_after: Duration = 7 * 86400.0
@@ -382,6 +383,25 @@ class HomeAssistantShopSection(_Model):
     @classmethod
     def _ha_url(cls, value: str) -> str:
         return check_shop_url(value)
+
+    @field_validator("entity")
+    @classmethod
+    def _todo_entity(cls, value: str) -> str:
+        if not re.fullmatch(r"todo\.[a-z0-9_]{1,64}", value):
+            raise ValueError(
+                f"'{value}' is not a to-do entity id — write the shopping list's entity, "
+                "e.g. todo.shopping_list (Settings → Entities in Home Assistant)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _has_token(self) -> HomeAssistantShopSection:
+        if self.token is None and self.token_file is None:
+            raise ValueError(
+                "no token — create a long-lived access token on your Home Assistant "
+                "profile page and name its file in token_file"
+            )
+        return self
 
     @property
     def location(self) -> str:
