@@ -23,6 +23,7 @@ item is removed with the to-do service ``todo.remove_item`` by its uid.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send, tls_
 from gateway.config.models import HomeAssistantShopSection
 from gateway.core.events import OrderState, PlaceOrder
 from gateway.core.keys import short_key
-from gateway.errors import CommerceConfigError, UnreadableResponseError
+from gateway.errors import CommerceConfigError, RequestRefusedError, UnreadableResponseError
 
 __all__ = ["HomeAssistantCommerce", "item_name", "marker"]
 
@@ -176,12 +177,25 @@ class HomeAssistantCommerce:
                     return Cancelled()
                 if item.get("complete") is True:
                     return TooLate("the item is already ticked off the shopping list")
-                self._call(
-                    "POST",
-                    "/api/services/todo/remove_item",
-                    {"entity_id": self._entity, "item": [shop_order_id]},
+                # A 400 "Unable to find To-do item": a person removed it meanwhile, or
+                # the entity is not the shopping list; the list below tells which.
+                with contextlib.suppress(RequestRefusedError):
+                    self._call(
+                        "POST",
+                        "/api/services/todo/remove_item",
+                        {"entity_id": self._entity, "item": [shop_order_id]},
+                    )
+                # A service call for an entity that does not exist does nothing and
+                # still answers 200: only the list says whether the item went.
+                left = self._item(shop_order_id)
+                if left is None:
+                    return Cancelled()
+                if left.get("complete") is True:
+                    return TooLate("the item was ticked off the shopping list meanwhile")
+                return Rejected(
+                    f"{self._entity} did not remove the item — set {self._setting}.entity "
+                    "to the shopping list's to-do entity"
                 )
-                return Cancelled()
         except WIRE_ERRORS as exc:
             return classify(exc, url_setting=f"{self._setting}.url")
 

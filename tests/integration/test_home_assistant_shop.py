@@ -9,7 +9,16 @@ import uuid
 
 import httpx
 
-from gateway.commerce import Accepted, Blocked, Cancelled, Retry, Status, TooLate, Unclear
+from gateway.commerce import (
+    Accepted,
+    Blocked,
+    Cancelled,
+    Rejected,
+    Retry,
+    Status,
+    TooLate,
+    Unclear,
+)
 from gateway.commerce.home_assistant import HomeAssistantCommerce, marker
 from gateway.config.models import HomeAssistantShopSection
 from gateway.core.events import OrderState, PlaceOrder
@@ -141,6 +150,28 @@ def test_cancel_removes_the_open_item(home_assistant: HomeAssistant) -> None:
         assert isinstance(with_ha.cancel_order(placed.shop_order_id), Cancelled)
     finally:
         with_ha.close()
+
+
+def test_a_cancel_through_a_wrong_entity_is_rejected_and_the_item_kept(
+    home_assistant: HomeAssistant,
+) -> None:
+    order = intent()
+    with_ha = backend(home_assistant)
+    settings = HomeAssistantShopSection(
+        adapter="home_assistant", url=home_assistant.url, token=home_assistant.token,
+        entity="todo.no_such_list",
+    )  # fmt: skip
+    wrong = HomeAssistantCommerce(settings, setting="shops.family")
+    try:
+        placed = with_ha.place_order(order)
+        assert isinstance(placed, Accepted)
+        refused = wrong.cancel_order(placed.shop_order_id)
+    finally:
+        with_ha.close()
+        wrong.close()
+    assert isinstance(refused, Rejected), refused
+    assert "shops.family.entity" in refused.reason
+    assert len(items_for(home_assistant, order)) == 1
 
 
 def test_a_wrong_token_is_blocked_and_adds_nothing(home_assistant: HomeAssistant) -> None:
