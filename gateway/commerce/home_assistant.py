@@ -47,7 +47,12 @@ from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send, tls_
 from gateway.config.models import HomeAssistantShopSection
 from gateway.core.events import OrderState, PlaceOrder
 from gateway.core.keys import short_key
-from gateway.errors import CommerceConfigError, RequestRefusedError, UnreadableResponseError
+from gateway.errors import (
+    CommerceConfigError,
+    RequestRefusedError,
+    ShopBusyError,
+    UnreadableResponseError,
+)
 
 __all__ = ["HomeAssistantCommerce", "item_name", "marker"]
 
@@ -177,9 +182,10 @@ class HomeAssistantCommerce:
                     return Cancelled()
                 if item.get("complete") is True:
                     return TooLate("the item is already ticked off the shopping list")
-                # A 400 "Unable to find To-do item": a person removed it meanwhile, or
-                # the entity is not the shopping list; the list below tells which.
-                with contextlib.suppress(RequestRefusedError):
+                # HA 2024.3 answers a 500 ("Unable to find To-do item") when a person
+                # removed the item meanwhile: whatever the call's answer, the list read
+                # below is what tells (and raises if Home Assistant is really down).
+                with contextlib.suppress(RequestRefusedError, ShopBusyError):
                     self._call(
                         "POST",
                         "/api/services/todo/remove_item",

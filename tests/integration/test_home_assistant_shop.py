@@ -152,6 +152,33 @@ def test_cancel_removes_the_open_item(home_assistant: HomeAssistant) -> None:
         with_ha.close()
 
 
+def test_an_item_removed_between_the_look_and_the_removal_is_cancelled(
+    home_assistant: HomeAssistant,
+) -> None:
+    # HA answers the removal of a missing item with a 500: the list read after it tells.
+    order = intent()
+    with_ha = backend(home_assistant)
+    try:
+        placed = with_ha.place_order(order)
+        assert isinstance(placed, Accepted)
+        uid = placed.shop_order_id
+
+        class RemovedMeanwhile(httpx.HTTPTransport):
+            def handle_request(self, request: httpx.Request) -> httpx.Response:
+                if request.url.path == "/api/services/todo/remove_item":
+                    home_assistant.clear_shopping_list()  # a person, just before us
+                return super().handle_request(request)
+
+        racing = backend(home_assistant, transport=RemovedMeanwhile())
+        try:
+            result = racing.cancel_order(uid)
+        finally:
+            racing.close()
+    finally:
+        with_ha.close()
+    assert isinstance(result, Cancelled), result
+
+
 def test_a_cancel_through_a_wrong_entity_is_rejected_and_the_item_kept(
     home_assistant: HomeAssistant,
 ) -> None:
