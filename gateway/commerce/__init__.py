@@ -26,10 +26,17 @@ from gateway.commerce.base import (
     Unclear,
     build_body,
 )
+from gateway.commerce.home_assistant import HomeAssistantCommerce
 from gateway.commerce.http import HttpCommerce
 from gateway.commerce.vendure import VendureCommerce
 from gateway.commerce.webhook import WebhookCommerce
-from gateway.config.models import CommerceSection, Config, VendureSection, WebhookSection
+from gateway.config.models import (
+    AnyShopSection,
+    Config,
+    HomeAssistantShopSection,
+    VendureSection,
+    WebhookSection,
+)
 from gateway.core.events import DEFAULT_SHOP
 from gateway.errors import CommerceConfigError, CommerceError
 
@@ -43,6 +50,7 @@ __all__ = [
     "CommerceConfigError",
     "CommerceError",
     "Guarantee",
+    "HomeAssistantCommerce",
     "HttpCommerce",
     "PlaceResult",
     "Rejected",
@@ -62,13 +70,12 @@ GUARANTEES: dict[str, Guarantee] = {
     "http": HttpCommerce.guarantee,
     "webhook": WebhookCommerce.guarantee,
     "vendure": VendureCommerce.guarantee,
+    "home_assistant": HomeAssistantCommerce.guarantee,
 }
 """What each ``adapter`` promises, for ``check`` (which builds no backend)."""
 
 
-def make_backend(
-    settings: CommerceSection | WebhookSection | VendureSection, name: str = DEFAULT_SHOP
-) -> CommerceBackend:
+def make_backend(settings: AnyShopSection, name: str = DEFAULT_SHOP) -> CommerceBackend:
     """The backend for one shop section (raises CommerceConfigError).
 
     ``name`` is the shop's name under ``shops:``; messages name the setting to fix.
@@ -78,6 +85,8 @@ def make_backend(
         return WebhookCommerce(settings, setting=setting)
     if isinstance(settings, VendureSection):
         return VendureCommerce(settings, setting=setting)
+    if isinstance(settings, HomeAssistantShopSection):
+        return HomeAssistantCommerce(settings, setting=setting)
     if settings.adapter == "http":
         return HttpCommerce(settings, setting=setting)
     raise CommerceConfigError(f"unknown {setting}.adapter {settings.adapter!r}")

@@ -19,7 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.config.broker import parse_broker_url
 from gateway.config.models import (
+    AnyShopSection,
     CommerceSection,
+    HomeAssistantShopSection,
     MqttSection,
     VendureSection,
     WebhookSection,
@@ -44,6 +46,7 @@ _SHOP_SECRETS = {
     "http": ("token", "token_file"),
     "webhook": ("secret", "secret_file"),
     "vendure": ("admin_password", "admin_password_file"),
+    "home_assistant": ("token", "token_file"),
 }
 _Section = TypeVar("_Section", bound=BaseModel)
 _MQTT_TLS_KEYS = ("ca_file", "cert_file", "key_file")
@@ -166,11 +169,13 @@ def _load_shop_tls(report: ConfigReport, name: str, shop: dict[str, Any]) -> Non
         report.value_error(path, f"{location} does not exist — fix the path or remove the key")
         return
     adapter = shop.get("adapter")
-    settings: CommerceSection | WebhookSection | VendureSection | None
+    settings: AnyShopSection | None
     if adapter == "webhook":
         settings = _valid(WebhookSection, shop)
     elif adapter == "vendure":
         settings = _valid(VendureSection, shop)
+    elif adapter == "home_assistant":
+        settings = _valid(HomeAssistantShopSection, shop)
     else:
         settings = _valid(CommerceSection, shop)
     _load_shop_ca(report, ("shops", name), settings, set())
@@ -179,7 +184,7 @@ def _load_shop_tls(report: ConfigReport, name: str, shop: dict[str, Any]) -> Non
 def _load_shop_ca(
     report: ConfigReport,
     where: KeyPath,
-    shop: CommerceSection | WebhookSection | VendureSection | None,
+    shop: AnyShopSection | None,
     missing: set[KeyPath],
 ) -> None:
     # Without verification the shop client never loads the CA file; neither does this.

@@ -357,6 +357,58 @@ class VendureSection(_Model):
         }
 
 
+class HomeAssistantShopSection(_Model):
+    """Home Assistant's shopping list as the shop (docs/shops/home_assistant.md).
+
+    >>> HomeAssistantShopSection(adapter="home_assistant", url="http://127.0.0.1:8123",
+    ...     token="t").entity
+    'todo.shopping_list'
+    """
+
+    adapter: Literal["home_assistant"]
+    url: str
+    # A long-lived access token (the user's profile page in Home Assistant).
+    token: SecretStr | None = None
+    token_file: str | None = None
+    # The shopping list integration's to-do entity: items are removed through it.
+    entity: str = "todo.shopping_list"
+    timeout: Duration = 10.0
+    connect_timeout: Duration = 5.0
+    expire_after: Duration = 7 * 86400.0
+    poll_interval: Duration = 600.0
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _ha_url(cls, value: str) -> str:
+        return check_shop_url(value)
+
+    @field_validator("entity")
+    @classmethod
+    def _todo_entity(cls, value: str) -> str:
+        if not re.fullmatch(r"todo\.[a-z0-9_]{1,64}", value):
+            raise ValueError(
+                f"'{value}' is not a to-do entity id — write the shopping list's entity, "
+                "e.g. todo.shopping_list (Settings → Entities in Home Assistant)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _has_token(self) -> HomeAssistantShopSection:
+        if self.token is None and self.token_file is None:
+            raise ValueError(
+                "no token — create a long-lived access token on your Home Assistant "
+                "profile page and name its file in token_file"
+            )
+        return self
+
+    @property
+    def location(self) -> str:
+        """Where the gateway sends orders (shown by ``check`` and ``status``)."""
+        return self.url
+
+
 def _adapter_of(value: Any) -> str:
     # ``adapter`` may be left out for the Reorder API, as in the single commerce: section.
     if isinstance(value, dict):
@@ -367,15 +419,20 @@ def _adapter_of(value: Any) -> str:
 ShopSection = Annotated[
     Annotated[CommerceSection, Tag("http")]
     | Annotated[WebhookSection, Tag("webhook")]
-    | Annotated[VendureSection, Tag("vendure")],
+    | Annotated[VendureSection, Tag("vendure")]
+    | Annotated[HomeAssistantShopSection, Tag("home_assistant")],
     Discriminator(
         _adapter_of,
         custom_error_type="unknown_adapter",
-        custom_error_message="unknown adapter — valid adapters: http, webhook, vendure",
+        custom_error_message=(
+            "unknown adapter — valid adapters: http, webhook, vendure, home_assistant"
+        ),
     ),
 ]
 """One entry of ``shops:``; its ``adapter`` says which backend speaks to it."""
-SHOP_ADAPTERS = ("http", "webhook", "vendure")
+AnyShopSection = CommerceSection | WebhookSection | VendureSection | HomeAssistantShopSection
+"""Any shop section, as validated."""
+SHOP_ADAPTERS = ("http", "webhook", "vendure", "home_assistant")
 
 
 def config_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -681,7 +738,7 @@ class Config(_Model):
         return self
 
     @property
-    def all_shops(self) -> dict[str, CommerceSection | WebhookSection | VendureSection]:
+    def all_shops(self) -> dict[str, AnyShopSection]:
         """Every shop by name; a single ``commerce:`` section is the shop "default".
 
         >>> Config.model_validate({"gateway": {"id": "gw"},

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from gateway.commerce import GUARANTEES
 from gateway.config.broker import parse_broker_url
-from gateway.config.models import CommerceSection, Config, VendureSection, WebhookSection
+from gateway.config.models import AnyShopSection, Config, VendureSection, WebhookSection
 
 
 def format_duration(seconds: float) -> str:
@@ -47,9 +47,7 @@ def inventory(config: Config) -> str:
     )
 
 
-def _shop(
-    name: str, shop: CommerceSection | WebhookSection | VendureSection, config: Config
-) -> list[str]:
+def _shop(name: str, shop: AnyShopSection, config: Config) -> list[str]:
     """One shop: where, whether its credential is there; then what it guarantees."""
     where = f"{_host_port(shop.location)} ({urlsplit(shop.location).scheme})"
     if isinstance(shop, WebhookSection):
