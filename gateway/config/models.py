@@ -196,17 +196,23 @@ class HomeAssistantSection(_Model):
     prefix: str = "homeassistant"
 
 
-class CommerceSection(_Model):
+class _ShopLink(_Model):
+    """What every shop backend's section has: how long to wait, when an order expires,
+    and TLS (verification on unless the installer turns it off)."""
+
+    timeout: Duration = 10.0
+    connect_timeout: Duration = 5.0
+    expire_after: Duration = 7 * 86400.0
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+
+class CommerceSection(_ShopLink):
     adapter: Literal["http"] = "http"
     base_url: str
     token: SecretStr | None = None
     token_file: str | None = None
-    timeout: Duration = 10.0
-    connect_timeout: Duration = 5.0
-    expire_after: Duration = 7 * 86400.0
     poll_interval: Duration = 600.0
-    verify_tls: bool = True
-    ca_file: str | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -219,7 +225,7 @@ class CommerceSection(_Model):
         return self.base_url
 
 
-class WebhookSection(_Model):
+class WebhookSection(_ShopLink):
     """A signed POST of each order to any URL (n8n, Node-RED, a shop's own endpoint).
 
     >>> WebhookSection(adapter="webhook", url="https://n8n.example/webhook/reorder",
@@ -234,14 +240,9 @@ class WebhookSection(_Model):
     secret: SecretStr | None = None
     secret_file: str | None = None
     signature_header: str = Field(default="Reorder-Signature", pattern=r"^[A-Za-z0-9-]{1,64}$")
-    timeout: Duration = 10.0
-    connect_timeout: Duration = 5.0
-    expire_after: Duration = 7 * 86400.0
     # A webhook has no status to ask: an accepted order counts as delivered (handed
     # over) this long after the receiver took it; until then one_open_order holds.
     delivered_after: Duration = 3600.0
-    verify_tls: bool = True
-    ca_file: str | None = None
 
     @property
     def poll_interval(self) -> float:
@@ -280,7 +281,7 @@ class VendureAddress(_Model):
     country_code: str = Field(pattern=r"^[A-Z]{2}$")
 
 
-class VendureSection(_Model):
+class VendureSection(_ShopLink):
     """A Vendure shop, ordered through its Admin API's draft orders (docs/shops/vendure.md).
 
     >>> VendureSection(adapter="vendure", admin_api_url="https://shop.example/admin-api",
@@ -301,12 +302,7 @@ class VendureSection(_Model):
     shipping_method: str = "standard-shipping"
     payment_method: str = "invoice"
     address: VendureAddress | None = None
-    timeout: Duration = 10.0
-    connect_timeout: Duration = 5.0
-    expire_after: Duration = 7 * 86400.0
     poll_interval: Duration = 600.0
-    verify_tls: bool = True
-    ca_file: str | None = None
 
     @field_validator("admin_api_url")
     @classmethod
@@ -357,7 +353,7 @@ class VendureSection(_Model):
         }
 
 
-class HomeAssistantShopSection(_Model):
+class HomeAssistantShopSection(_ShopLink):
     """Home Assistant's shopping list as the shop (docs/shops/home_assistant.md).
 
     >>> HomeAssistantShopSection(adapter="home_assistant", url="http://127.0.0.1:8123",
@@ -372,12 +368,7 @@ class HomeAssistantShopSection(_Model):
     token_file: str | None = None
     # The shopping list integration's to-do entity: items are removed through it.
     entity: str = "todo.shopping_list"
-    timeout: Duration = 10.0
-    connect_timeout: Duration = 5.0
-    expire_after: Duration = 7 * 86400.0
     poll_interval: Duration = 600.0
-    verify_tls: bool = True
-    ca_file: str | None = None
 
     @field_validator("url")
     @classmethod
