@@ -27,7 +27,6 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 
@@ -43,12 +42,12 @@ from gateway.commerce.base import (
     StatusResult,
     TooLate,
 )
+from gateway.commerce.credentials import Credential
 from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send, tls_setting
 from gateway.config.models import HomeAssistantShopSection
 from gateway.core.events import OrderState, PlaceOrder
 from gateway.core.keys import short_key
 from gateway.errors import (
-    CommerceConfigError,
     RequestRefusedError,
     ShopBusyError,
     UnreadableResponseError,
@@ -81,36 +80,6 @@ def item_name(intent: PlaceOrder) -> str:
     return f"{intent.product}{amount} · {marker(intent.key)}"
 
 
-class _Token:
-    """The long-lived access token, from the config or a file re-read when it
-    changes (a new token takes effect without a restart). Never logged."""
-
-    def __init__(self, settings: HomeAssistantShopSection, setting: str) -> None:
-        self._fixed = settings.token.get_secret_value() if settings.token else None
-        self._file = Path(settings.token_file) if settings.token_file else None
-        self._setting = setting
-        self._cached: tuple[int, str] | None = None
-        self._lock = threading.Lock()
-
-    def value(self) -> str:
-        if self._file is None:
-            if not self._fixed:
-                raise CommerceConfigError(
-                    f"{self._setting} has no token — set {self._setting}.token_file"
-                )
-            return self._fixed
-        with self._lock:
-            try:
-                mtime = self._file.stat().st_mtime_ns
-                if self._cached is None or self._cached[0] != mtime:
-                    self._cached = (mtime, self._file.read_text(encoding="utf-8").strip())
-            except (OSError, UnicodeDecodeError) as exc:
-                raise CommerceConfigError(
-                    f"cannot read {self._setting}.token_file {self._file}: {exc.__class__.__name__}"
-                ) from exc
-            return self._cached[1]
-
-
 class HomeAssistantCommerce:
     """Puts each order on Home Assistant's shopping list, once.
 
@@ -131,7 +100,7 @@ class HomeAssistantCommerce:
         self._base = settings.url.rstrip("/")
         self._entity = settings.entity
         self._setting = setting
-        self._token = _Token(settings, setting)
+        self._token = Credential(settings.token, settings.token_file, setting=setting, key="token")
         self._wall_clock = wall_clock or RealClock().now
         self._lock = threading.Lock()
         self._client = make_client(
@@ -231,7 +200,7 @@ class HomeAssistantCommerce:
         return document
 
     def _call(self, method: str, path: str, body: dict[str, object] | None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._token.value()}"}
+        headers = {"Authorization": f"Bearer {self._token.required()}"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         return send(

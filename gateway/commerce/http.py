@@ -13,9 +13,7 @@ then classified into results; nothing httpx-specific leaves this module.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 
@@ -31,6 +29,7 @@ from gateway.commerce.base import (
     TooLate,
     build_body,
 )
+from gateway.commerce.credentials import Credential
 from gateway.commerce.wire import (
     MAX_RETRY_AFTER,
     USER_AGENT,
@@ -59,31 +58,6 @@ _SHOP_STATES = {
     "delivered": OrderState.DELIVERED,
     "cancelled": OrderState.CANCELLED,
 }
-
-
-class _Token:
-    """The bearer token, from the config or a file re-read when it changes, so that
-    fixing a wrong token on disk unblocks the gateway without a restart."""
-
-    def __init__(self, settings: CommerceSection) -> None:
-        self._fixed = settings.token.get_secret_value() if settings.token else None
-        self._file = Path(settings.token_file) if settings.token_file else None
-        self._cached: tuple[float, str] | None = None
-        self._lock = threading.Lock()
-
-    def value(self) -> str | None:
-        if self._file is None:
-            return self._fixed
-        with self._lock:
-            try:
-                mtime = self._file.stat().st_mtime_ns
-                if self._cached is None or self._cached[0] != mtime:
-                    self._cached = (mtime, self._file.read_text(encoding="utf-8").strip())
-            except (OSError, UnicodeDecodeError) as exc:
-                raise CommerceConfigError(
-                    f"cannot read commerce.token_file {self._file}: {exc.__class__.__name__}"
-                ) from exc
-            return self._cached[1]
 
 
 class HttpCommerce:
@@ -116,7 +90,9 @@ class HttpCommerce:
                 f"https://shop.example/api/v1, not {settings.base_url!r}"
             )
         self.base_url = settings.base_url.rstrip("/")
-        self._token = _Token(settings)
+        self._token = Credential(
+            settings.token, settings.token_file, setting=setting, key="token", required=False
+        )
         self._wall_clock = wall_clock or RealClock().now
         self._setting = setting
         self._client = make_client(

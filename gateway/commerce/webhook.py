@@ -26,9 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 
@@ -44,6 +42,7 @@ from gateway.commerce.base import (
     canonical_json,
     intent_document,
 )
+from gateway.commerce.credentials import Credential
 from gateway.commerce.wire import (
     WIRE_ERRORS,
     classify,
@@ -54,7 +53,7 @@ from gateway.commerce.wire import (
 )
 from gateway.config.models import WebhookSection
 from gateway.core.events import OrderState, PlaceOrder
-from gateway.errors import CommerceConfigError, UnreadableResponseError
+from gateway.errors import UnreadableResponseError
 
 __all__ = ["WebhookCommerce", "signature", "webhook_body"]
 
@@ -87,38 +86,6 @@ def signature(secret: bytes, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-class _Secret:
-    """The shared secret, from the config or a file re-read when it changes (a
-    rotated secret takes effect without a restart). Never logged."""
-
-    def __init__(self, settings: WebhookSection, setting: str) -> None:
-        self._fixed = settings.secret.get_secret_value().encode() if settings.secret else None
-        self._file = Path(settings.secret_file) if settings.secret_file else None
-        self._setting = setting
-        self._cached: tuple[int, bytes] | None = None
-        self._lock = threading.Lock()
-
-    def value(self) -> bytes:
-        if self._file is None:
-            if self._fixed is None:
-                raise CommerceConfigError(
-                    f"{self._setting} has no secret — set {self._setting}.secret_file"
-                )
-            return self._fixed
-        with self._lock:
-            try:
-                mtime = self._file.stat().st_mtime_ns
-                if self._cached is None or self._cached[0] != mtime:
-                    text = self._file.read_text(encoding="utf-8").strip()
-                    self._cached = (mtime, text.encode())
-            except (OSError, UnicodeDecodeError) as exc:
-                raise CommerceConfigError(
-                    f"cannot read {self._setting}.secret_file {self._file}: "
-                    f"{exc.__class__.__name__}"
-                ) from exc
-            return self._cached[1]
-
-
 class WebhookCommerce:
     """POSTs each order, signed, to ``url``. What the gateway does after a 2xx:
 
@@ -149,7 +116,9 @@ class WebhookCommerce:
         self.url = settings.url
         self._setting = setting
         self._header = settings.signature_header
-        self._secret = _Secret(settings, setting)
+        self._secret = Credential(
+            settings.secret, settings.secret_file, setting=setting, key="secret"
+        )
         self._wall_clock = wall_clock or RealClock().now
         self._client = make_client(
             timeout=settings.timeout,
@@ -173,7 +142,9 @@ class WebhookCommerce:
             headers = {
                 "Content-Type": "application/json",
                 "Idempotency-Key": intent.key,
-                self._header: signature(self._secret.value(), int(self._wall_clock()), body),
+                self._header: signature(
+                    self._secret.required().encode(), int(self._wall_clock()), body
+                ),
             }
             response = send(
                 self._client,
