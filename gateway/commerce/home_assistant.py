@@ -43,7 +43,7 @@ from gateway.commerce.base import (
     TooLate,
 )
 from gateway.commerce.credentials import Credential
-from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send, tls_setting
+from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send
 from gateway.config.models import HomeAssistantShopSection
 from gateway.core.events import OrderState, PlaceOrder
 from gateway.core.keys import short_key
@@ -103,12 +103,7 @@ class HomeAssistantCommerce:
         self._token = Credential(settings.token, settings.token_file, setting=setting, key="token")
         self._wall_clock = wall_clock or RealClock().now
         self._lock = threading.Lock()
-        self._client = make_client(
-            timeout=settings.timeout,
-            connect_timeout=settings.connect_timeout,
-            verify=tls_setting(settings.verify_tls, settings.ca_file, setting),
-            transport=transport,
-        )
+        self._client = make_client(settings, setting, transport)
 
     def close(self) -> None:
         self._client.close()

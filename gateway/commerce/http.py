@@ -42,7 +42,6 @@ from gateway.commerce.wire import (
     parse_retry_after,
     price_from,
     send,
-    tls_setting,
 )
 from gateway.config.models import CommerceSection
 from gateway.core.events import OrderState, PlaceOrder
@@ -95,12 +94,7 @@ class HttpCommerce:
         )
         self._wall_clock = wall_clock or RealClock().now
         self._setting = setting
-        self._client = make_client(
-            timeout=settings.timeout,
-            connect_timeout=settings.connect_timeout,
-            verify=tls_setting(settings.verify_tls, settings.ca_file, setting),
-            transport=transport,
-        )
+        self._client = make_client(settings, setting, transport)
 
     def __enter__(self) -> HttpCommerce:
         return self

@@ -41,7 +41,7 @@ from gateway.commerce.base import (
     StatusResult,
     TooLate,
 )
-from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send, tls_setting
+from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send
 from gateway.config.models import VendureSection
 from gateway.core.events import OrderState, PlaceOrder, Price
 from gateway.errors import (
@@ -96,12 +96,7 @@ class VendureCommerce:
         self._wall_clock = wall_clock or RealClock().now
         self._token: str | None = None
         self._lock = threading.Lock()
-        self._client = make_client(
-            timeout=settings.timeout,
-            connect_timeout=settings.connect_timeout,
-            verify=tls_setting(settings.verify_tls, settings.ca_file, setting),
-            transport=transport,
-        )
+        self._client = make_client(settings, setting, transport)
 
     def close(self) -> None:
         self._client.close()

@@ -49,7 +49,6 @@ from gateway.commerce.wire import (
     make_client,
     price_from,
     send,
-    tls_setting,
 )
 from gateway.config.models import WebhookSection
 from gateway.core.events import OrderState, PlaceOrder
@@ -120,12 +119,7 @@ class WebhookCommerce:
             settings.secret, settings.secret_file, setting=setting, key="secret"
         )
         self._wall_clock = wall_clock or RealClock().now
-        self._client = make_client(
-            timeout=settings.timeout,
-            connect_timeout=settings.connect_timeout,
-            verify=tls_setting(settings.verify_tls, settings.ca_file, setting),
-            transport=transport,
-        )
+        self._client = make_client(settings, setting, transport)
 
     def __enter__(self) -> WebhookCommerce:
         return self

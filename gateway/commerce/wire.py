@@ -23,6 +23,7 @@ import httpx
 
 from gateway import __version__
 from gateway.commerce.base import Blocked, Misconfigured, Rejected, Retry, Unclear
+from gateway.config.models import ShopLink
 from gateway.config.tls import shop_tls_context
 from gateway.core.events import Price
 from gateway.errors import (
@@ -113,15 +114,14 @@ def tls_setting(verify_tls: bool, ca_file: str | None, section: str) -> bool | s
 
 
 def make_client(
-    *,
-    timeout: float,
-    connect_timeout: float,
-    verify: bool | ssl.SSLContext,
-    transport: httpx.BaseTransport | None,
+    settings: ShopLink, setting: str, transport: httpx.BaseTransport | None
 ) -> httpx.Client:
+    """The one HTTP client of a shop section: its timeouts and TLS, our User-Agent,
+    no redirects followed (``setting`` names the section in messages)."""
+    timeout, connect = settings.timeout, settings.connect_timeout
     return httpx.Client(
-        timeout=httpx.Timeout(connect=connect_timeout, read=timeout, write=timeout, pool=timeout),
-        verify=verify,
+        timeout=httpx.Timeout(connect=connect, read=timeout, write=timeout, pool=timeout),
+        verify=tls_setting(settings.verify_tls, settings.ca_file, setting),
         transport=transport,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         # A redirect on an order POST is a configuration problem, never followed.

@@ -196,7 +196,7 @@ class HomeAssistantSection(_Model):
     prefix: str = "homeassistant"
 
 
-class _ShopLink(_Model):
+class ShopLink(_Model):
     """What every shop backend's section has: how long to wait, when an order expires,
     and TLS (verification on unless the installer turns it off)."""
 
@@ -207,7 +207,7 @@ class _ShopLink(_Model):
     ca_file: str | None = None
 
 
-class CommerceSection(_ShopLink):
+class CommerceSection(ShopLink):
     adapter: Literal["http"] = "http"
     base_url: str
     token: SecretStr | None = None
@@ -225,7 +225,7 @@ class CommerceSection(_ShopLink):
         return self.base_url
 
 
-class WebhookSection(_ShopLink):
+class WebhookSection(ShopLink):
     """A signed POST of each order to any URL (n8n, Node-RED, a shop's own endpoint).
 
     >>> WebhookSection(adapter="webhook", url="https://n8n.example/webhook/reorder",
@@ -281,7 +281,7 @@ class VendureAddress(_Model):
     country_code: str = Field(pattern=r"^[A-Z]{2}$")
 
 
-class VendureSection(_ShopLink):
+class VendureSection(ShopLink):
     """A Vendure shop, ordered through its Admin API's draft orders (docs/shops/vendure.md).
 
     >>> VendureSection(adapter="vendure", admin_api_url="https://shop.example/admin-api",
@@ -353,7 +353,7 @@ class VendureSection(_ShopLink):
         }
 
 
-class HomeAssistantShopSection(_ShopLink):
+class HomeAssistantShopSection(ShopLink):
     """Home Assistant's shopping list as the shop (docs/shops/home_assistant.md).
 
     >>> HomeAssistantShopSection(adapter="home_assistant", url="http://127.0.0.1:8123",
