@@ -52,6 +52,38 @@ def _killer(gw: GatewayProcess, stop: threading.Event, rng: random.Random, log: 
         log.error = exc
 
 
+def press_under_kills(
+    gw: GatewayProcess,
+    broker: Broker,
+    ids: list[str],
+    rng: random.Random,
+    *,
+    client_id: str,
+    max_gap: float,
+) -> KillLog:
+    """One press per id, one in ten published twice at once (a button that got no
+    PUBACK), ``max_gap`` apart at most, while :func:`_killer` kills and restarts
+    ``gw``. Returns the kill log once the killer has stopped cleanly."""
+    stop = threading.Event()
+    log = KillLog()
+    killer = threading.Thread(target=_killer, args=(gw, stop, rng, log), daemon=True)
+    with Publisher(broker.url, client_id=client_id, persistent=True) as button:
+        killer.start()
+        try:
+            for seq, event_id in enumerate(ids):
+                button.publish(gw.button_topic, press_payload(event_id, seq), qos=1)
+                if rng.random() < 0.1:
+                    button.publish(gw.button_topic, press_payload(event_id, seq), qos=1)
+                time.sleep(rng.uniform(0, max_gap))
+        finally:
+            stop.set()
+            killer.join(timeout=60)
+    assert not killer.is_alive(), "the killer thread hung"
+    if log.error is not None:
+        raise log.error
+    return log
+
+
 def run_kill_loop(
     broker: Broker, make_shop: MakeShop, make_gateway: MakeGateway, n: int, seconds: float
 ) -> None:
