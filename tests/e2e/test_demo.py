@@ -76,13 +76,19 @@ def assert_no_survivors(summary: dict[str, Any], shop: str = "shop") -> None:
     assert not survivors, f"still running after the demo exited: {survivors}"
 
 
-def test_demo_for_thirty_seconds_tells_the_story_and_sums_it_up(tmp_path: Path) -> None:
-    proc = start_demo(tmp_path, "--seconds", "30", "--time-scale", "1200")
+def run_demo(tmp_path: Path, *args: str, timeout: float) -> tuple[subprocess.Popen[str], str]:
+    """Run the demo to its end (killed if it outlives ``timeout``); its output."""
+    proc = start_demo(tmp_path, *args)
     try:
-        output = finish(proc, timeout=110)
+        output = finish(proc, timeout=timeout)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    return proc, output
+
+
+def test_demo_for_thirty_seconds_tells_the_story_and_sums_it_up(tmp_path: Path) -> None:
+    proc, output = run_demo(tmp_path, "--seconds", "30", "--time-scale", "1200", timeout=110)
     assert proc.returncode == 0, output[-3000:]
     summary = summary_of(output)
     assert summary["ok"] is True, summary
@@ -190,12 +196,9 @@ VENDURE_CODE = re.compile(r"gateway   order ([A-Z0-9]{16}) \((\w+), from ([\w-]+
 
 
 def test_demo_with_vendure_orders_at_vendure_and_counts_its_paid_orders(tmp_path: Path) -> None:
-    proc = start_demo(tmp_path, "--vendure", "--seconds", "20", "--time-scale", "1200")
-    try:
-        output = finish(proc, timeout=90)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    proc, output = run_demo(
+        tmp_path, "--vendure", "--seconds", "20", "--time-scale", "1200", timeout=90
+    )
     assert proc.returncode == 0, output[-3000:]
     summary = summary_of(output)
     assert summary["ok"] is True, summary
