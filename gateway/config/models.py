@@ -11,155 +11,80 @@ and are held as float seconds.
 from __future__ import annotations
 
 import ipaddress
-import re
-from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
     Field,
     SecretStr,
-    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from gateway.config.broker import parse_broker_url
-from gateway.config.suggest import suggest
+from gateway.config.fields import (
+    Duration,
+    Name,
+    Percent,
+    _Model,
+    check_profile_name,
+    check_shop_url,
+    check_topic,
+    is_loopback_host,
+    parse_duration,
+    parse_percent,
+)
+from gateway.config.shops import (
+    SHOP_ADAPTERS,
+    AnyShopSection,
+    CommerceSection,
+    HomeAssistantShopSection,
+    ShopLink,
+    ShopSection,
+    VendureAddress,
+    VendureSection,
+    WebhookSection,
+    config_path,
+    is_shop_secret,
+)
 from gateway.core.events import DEFAULT_SHOP
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: object) -> float:
-    """``"60s"`` -> 60.0. A bare number is refused with a hint.
-
-    >>> parse_duration("10m")
-    600.0
-    """
-    if isinstance(value, bool):
-        raise ValueError("expected a duration — write a number with a unit, e.g. 60s")
-    if isinstance(value, int | float):
-        shown = int(value) if float(value).is_integer() else value
-        raise ValueError(f"has no time unit — did you mean '{shown}s'?")
-    if not isinstance(value, str):
-        raise ValueError("expected a duration — write a number with a unit, e.g. 60s")
-    match = _DURATION.match(value)
-    if not match:
-        raise ValueError(
-            f"'{value}' is not a duration — write a number with a unit: ms, s, m, h or d (e.g. 60s)"
-        )
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-
-
-def parse_percent(value: object) -> float:
-    """``"99%"`` -> 0.99; a fraction below 1 is taken as it is.
-
-    >>> parse_percent("99.5%")
-    0.995
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError("expected a percentage, e.g. 99%")
-    if isinstance(value, str):
-        match = _PERCENT.match(value)
-        if not match:
-            raise ValueError(f"'{value}' is not a percentage — write it like 99%")
-        fraction = float(match.group(1)) / 100
-    elif value >= 1:
-        raise ValueError(f"has no % sign — did you mean '{value:g}%'?")
-    else:
-        fraction = float(value)
-    if not 0.5 <= fraction < 1:
-        raise ValueError(
-            "must be at least 50% and below 100% — 100% would need infinite stock; "
-            "95% to 99.5% is usual"
-        )
-    return fraction
-
-
-def _has_credentials(url: str) -> bool:
-    return "@" in urlsplit(url).netloc
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost``, 127.0.0.0/8 and ::1: traffic that never leaves the machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_shop_url(url: str) -> str:
-    """The shop is spoken to over https; plain http only on loopback (demos, tests).
-
-    >>> check_shop_url("http://127.0.0.1:8080/api/v1")
-    'http://127.0.0.1:8080/api/v1'
-    """
-    if _has_credentials(url):
-        raise ValueError("the URL carries credentials — put the token in commerce.token_file")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"'{url}' is not a web address — write https://HOST/PATH")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError(
-            f"plain http:// to '{parts.hostname}' would send the token unencrypted — use "
-            "https:// (http:// is only allowed for loopback hosts 127.0.0.0/8, ::1, localhost)"
-        )
-    return url
-
-
-def check_profile_name(name: str | None) -> str | None:
-    """A device profile must be one the registry knows."""
-    if name is None:
-        return None
-    # Imported here: devices imports nothing of ours, and config must stay importable
-    # by tools that never touch device profiles.
-    from devices import profile_names
-
-    valid = sorted(profile_names())
-    if name not in valid:
-        listed = f"valid profiles: {', '.join(valid)}"
-        raise ValueError(
-            f"unknown profile '{name}' — {suggest(name, valid, listing=listed, otherwise=listed)}"
-        )
-    return name
-
-
-def check_topic(topic: str) -> str:
-    """One device's MQTT topic: no wildcards (they would mix several devices into one).
-
-    >>> check_topic("zigbee2mqtt/pantry_button")
-    'zigbee2mqtt/pantry_button'
-    """
-    if not topic.strip():
-        raise ValueError("is empty — write the device's topic, e.g. zigbee2mqtt/pantry_button")
-    if "+" in topic or "#" in topic:
-        raise ValueError(
-            f"'{topic}' contains an MQTT wildcard — name one device's topic; "
-            "configure one entry per device"
-        )
-    if topic != topic.strip() or "\x00" in topic:
-        raise ValueError(f"'{topic}' has surrounding spaces or a NUL — write the topic as-is")
-    return topic
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Percent = Annotated[float, BeforeValidator(parse_percent)]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# The building blocks and the shop sections live in their own modules; their names
+# are re-exported here, where the rest of the gateway has always found them.
+__all__ = [
+    "SHOP_ADAPTERS",
+    "AnyShopSection",
+    "ButtonConfig",
+    "CommerceSection",
+    "Config",
+    "Duration",
+    "ForecastConfig",
+    "GatewaySection",
+    "HomeAssistantSection",
+    "HomeAssistantShopSection",
+    "LimitsSection",
+    "MetricsSection",
+    "MqttSection",
+    "Name",
+    "NotifySection",
+    "Percent",
+    "ProductConfig",
+    "SensorConfig",
+    "ShopLink",
+    "ShopSection",
+    "VendureAddress",
+    "VendureSection",
+    "WebSection",
+    "WebhookSection",
+    "check_profile_name",
+    "check_shop_url",
+    "check_topic",
+    "config_path",
+    "is_loopback_host",
+    "is_shop_secret",
+    "parse_duration",
+    "parse_percent",
+]
 
 
 class GatewaySection(_Model):
@@ -194,258 +119,6 @@ class MqttSection(_Model):
 class HomeAssistantSection(_Model):
     discovery: bool = True
     prefix: str = "homeassistant"
-
-
-class ShopLink(_Model):
-    """What every shop backend's section has: how long to wait, when an order expires,
-    and TLS (verification on unless the installer turns it off)."""
-
-    timeout: Duration = 10.0
-    connect_timeout: Duration = 5.0
-    expire_after: Duration = 7 * 86400.0
-    verify_tls: bool = True
-    ca_file: str | None = None
-
-
-class CommerceSection(ShopLink):
-    adapter: Literal["http"] = "http"
-    base_url: str
-    token: SecretStr | None = None
-    token_file: str | None = None
-    poll_interval: Duration = 600.0
-
-    @field_validator("base_url")
-    @classmethod
-    def _shop_url(cls, value: str) -> str:
-        return check_shop_url(value)
-
-    @property
-    def location(self) -> str:
-        """Where the gateway sends orders (shown by ``check`` and ``status``)."""
-        return self.base_url
-
-
-class WebhookSection(ShopLink):
-    """A signed POST of each order to any URL (n8n, Node-RED, a shop's own endpoint).
-
-    >>> WebhookSection(adapter="webhook", url="https://n8n.example/webhook/reorder",
-    ...                secret="s" * 32).signature_header
-    'Reorder-Signature'
-    """
-
-    adapter: Literal["webhook"]
-    url: str
-    # The shared HMAC secret; at least 32 characters (one is generated by
-    # ``python -c "import secrets; print(secrets.token_hex(32))"``).
-    secret: SecretStr | None = None
-    secret_file: str | None = None
-    signature_header: str = Field(default="Reorder-Signature", pattern=r"^[A-Za-z0-9-]{1,64}$")
-    # A webhook has no status to ask: an accepted order counts as delivered (handed
-    # over) this long after the receiver took it; until then one_open_order holds.
-    delivered_after: Duration = 3600.0
-
-    @property
-    def poll_interval(self) -> float:
-        """When the sender looks at an accepted order again: when it counts as delivered."""
-        return self.delivered_after
-
-    @field_validator("url")
-    @classmethod
-    def _receiver_url(cls, value: str) -> str:
-        return check_shop_url(value)
-
-    @property
-    def location(self) -> str:
-        """Where the gateway sends orders (shown by ``check`` and ``status``)."""
-        return self.url
-
-    @field_validator("secret")
-    @classmethod
-    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError(
-                "is shorter than 32 characters — a guessable secret lets anyone forge "
-                "orders; generate one with: python -c 'import secrets; "
-                "print(secrets.token_hex(32))'"
-            )
-        return value
-
-
-class VendureAddress(_Model):
-    """Where a Vendure order is shipped (the household's address)."""
-
-    full_name: str = Field(min_length=1)
-    street_line1: str = Field(min_length=1)
-    city: str = Field(min_length=1)
-    postal_code: str = Field(min_length=1)
-    country_code: str = Field(pattern=r"^[A-Z]{2}$")
-
-
-class VendureSection(ShopLink):
-    """A Vendure shop, ordered through its Admin API's draft orders (docs/shops/vendure.md).
-
-    >>> VendureSection(adapter="vendure", admin_api_url="https://shop.example/admin-api",
-    ...     channel_token="t", admin_user="gw", admin_password="p",
-    ...     customer_email="home@example.org").shipping_method
-    'standard-shipping'
-    """
-
-    adapter: Literal["vendure"]
-    admin_api_url: str
-    channel_token: str = Field(min_length=1)
-    admin_user: str = Field(min_length=1)
-    admin_password: SecretStr | None = None
-    admin_password_file: str | None = None
-    customer_email: str
-    customer_first_name: str = "Reorder"
-    customer_last_name: str = "Gateway"
-    shipping_method: str = "standard-shipping"
-    payment_method: str = "invoice"
-    address: VendureAddress | None = None
-    poll_interval: Duration = 600.0
-
-    @field_validator("admin_api_url")
-    @classmethod
-    def _admin_url(cls, value: str) -> str:
-        return check_shop_url(value)
-
-    @field_validator("customer_email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
-            raise ValueError(
-                f"'{value}' is not an e-mail address — write the household's address in "
-                "the shop, e.g. home@example.org"
-            )
-        return value
-
-    @property
-    def location(self) -> str:
-        """Where the gateway sends orders (shown by ``check`` and ``status``)."""
-        return self.admin_api_url
-
-    def admin_password_value(self) -> str:
-        return self.admin_password.get_secret_value() if self.admin_password else ""
-
-    def address_input(self) -> dict[str, str]:
-        """The shipping address as Vendure's CreateAddressInput."""
-        a = self.address or VendureAddress(
-            full_name=f"{self.customer_first_name} {self.customer_last_name}",
-            street_line1="-",
-            city="-",
-            postal_code="-",
-            country_code="DE",
-        )
-        return {
-            "fullName": a.full_name,
-            "streetLine1": a.street_line1,
-            "city": a.city,
-            "postalCode": a.postal_code,
-            "countryCode": a.country_code,
-        }
-
-    def customer_input(self) -> dict[str, str]:
-        """The customer the orders are for, as Vendure's CreateCustomerInput."""
-        return {
-            "emailAddress": self.customer_email,
-            "firstName": self.customer_first_name,
-            "lastName": self.customer_last_name,
-        }
-
-
-class HomeAssistantShopSection(ShopLink):
-    """Home Assistant's shopping list as the shop (docs/shops/home_assistant.md).
-
-    >>> HomeAssistantShopSection(adapter="home_assistant", url="http://127.0.0.1:8123",
-    ...     token="t").entity
-    'todo.shopping_list'
-    """
-
-    adapter: Literal["home_assistant"]
-    url: str
-    # A long-lived access token (the user's profile page in Home Assistant).
-    token: SecretStr | None = None
-    token_file: str | None = None
-    # The shopping list integration's to-do entity: items are removed through it.
-    entity: str = "todo.shopping_list"
-    poll_interval: Duration = 600.0
-
-    @field_validator("url")
-    @classmethod
-    def _ha_url(cls, value: str) -> str:
-        return check_shop_url(value)
-
-    @field_validator("entity")
-    @classmethod
-    def _todo_entity(cls, value: str) -> str:
-        if not re.fullmatch(r"todo\.[a-z0-9_]{1,64}", value):
-            raise ValueError(
-                f"'{value}' is not a to-do entity id — write the shopping list's entity, "
-                "e.g. todo.shopping_list (Settings → Entities in Home Assistant)"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _has_token(self) -> HomeAssistantShopSection:
-        if self.token is None and self.token_file is None:
-            raise ValueError(
-                "no token — create a long-lived access token on your Home Assistant "
-                "profile page and name its file in token_file"
-            )
-        return self
-
-    @property
-    def location(self) -> str:
-        """Where the gateway sends orders (shown by ``check`` and ``status``)."""
-        return self.url
-
-
-def _adapter_of(value: Any) -> str:
-    # ``adapter`` may be left out for the Reorder API, as in the single commerce: section.
-    if isinstance(value, dict):
-        return str(value.get("adapter", "http"))
-    return str(getattr(value, "adapter", "http"))
-
-
-ShopSection = Annotated[
-    Annotated[CommerceSection, Tag("http")]
-    | Annotated[WebhookSection, Tag("webhook")]
-    | Annotated[VendureSection, Tag("vendure")]
-    | Annotated[HomeAssistantShopSection, Tag("home_assistant")],
-    Discriminator(
-        _adapter_of,
-        custom_error_type="unknown_adapter",
-        custom_error_message=(
-            "unknown adapter — valid adapters: http, webhook, vendure, home_assistant"
-        ),
-    ),
-]
-"""One entry of ``shops:``; its ``adapter`` says which backend speaks to it."""
-AnyShopSection = CommerceSection | WebhookSection | VendureSection | HomeAssistantShopSection
-"""Any shop section, as validated."""
-SHOP_ADAPTERS = ("http", "webhook", "vendure", "home_assistant")
-
-
-def config_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """A pydantic error location as a path into the YAML: without the dict-key marker
-    and without the adapter tag pydantic puts after a shop's name.
-
-    >>> config_path(("shops", "roaster", "webhook", "url"))
-    ('shops', 'roaster', 'url')
-    """
-    parts = tuple(part for part in loc if part != "[key]")
-    if len(parts) > 2 and parts[0] == "shops" and parts[2] in SHOP_ADAPTERS:
-        return parts[:2] + parts[3:]
-    return parts
-
-
-def is_shop_secret(loc: tuple[int | str, ...]) -> bool:
-    """A shop's token or webhook secret under shops: (never echoed in messages).
-
-    >>> is_shop_secret(("shops", "family", "secret"))
-    True
-    """
-    return len(loc) >= 3 and loc[0] == "shops" and loc[2] in ("token", "secret", "admin_password")
 
 
 class LimitsSection(_Model):
@@ -700,7 +373,7 @@ class Config(_Model):
     mqtt: MqttSection = MqttSection()
     # One shop (named "default"), or several under shops: — exactly one of the two.
     commerce: CommerceSection | None = None
-    shops: dict[Name, ShopSection] = {}
+    shops: dict[Name, ShopSection] = Field(default_factory=dict)
     limits: LimitsSection = LimitsSection()
     metrics: MetricsSection = MetricsSection()
     homeassistant: HomeAssistantSection = HomeAssistantSection()
@@ -708,8 +381,8 @@ class Config(_Model):
     # The household's web page: off unless the section is there.
     web: WebSection | None = None
     products: dict[Name, ProductConfig] = Field(min_length=1)
-    buttons: list[ButtonConfig] = []
-    sensors: list[SensorConfig] = []
+    buttons: list[ButtonConfig] = Field(default_factory=list)
+    sensors: list[SensorConfig] = Field(default_factory=list)
 
     @field_validator("web", mode="before")
     @classmethod
