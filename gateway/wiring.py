@@ -51,7 +51,7 @@ from gateway.ops.observability import Activity, Observability
 from gateway.ops.systemd import Notifier
 from gateway.outbox.store import Store
 from gateway.outbox.views import StateReader
-from gateway.outputs.homeassistant import HomeAssistantBridge
+from gateway.outputs.homeassistant import CLEAR_STATES_AFTER, HomeAssistantBridge
 from gateway.outputs.notify import Notifier as PhoneNotifier
 from gateway.outputs.notify import make_notifications, product_facts
 from gateway.outputs.reports import DecisionTeller
@@ -105,6 +105,8 @@ class Sweep:
     from the broker's retained topics) ends: monotonic seconds, ``None`` if none runs."""
 
     ends_at: float | None = None
+    # When removed devices' state topics are cleared (after their discovery configs).
+    clear_states_at: float | None = None
 
 
 @dataclass
@@ -410,6 +412,9 @@ def announce(parts: Parts) -> None:
     """Home Assistant discovery and every known state, after each (re)connect and reload."""
     try:
         parts.bridge.announce()
+        # The gateway's state as it is now (connected), before the others are sent
+        # again: nothing older may reach Home Assistant after a (re)connect.
+        parts.observability.write_status(running=True)
         parts.bridge.republish()
     except Exception:
         log.exception("Home Assistant: announcing failed; trying after the next connect")
@@ -422,9 +427,42 @@ def announce(parts: Parts) -> None:
 
 
 def run_sweep(parts: Parts) -> float:
-    """End the Home Assistant sweep when it is due; returns the real seconds until it
-    is (``inf`` when none runs). A sweep that comes due while the broker is away waits
-    for a connected stretch: it only ends once the broker could answer it."""
+    """Home Assistant's timed work: end the sweep and clear removed devices' state
+    topics when due; returns the real seconds until the next (``inf``: nothing waits)."""
+    return min(_end_sweep(parts), _clear_states(parts))
+
+
+def _clear_states(parts: Parts) -> float:
+    """Clear the state topics of removed devices :data:`CLEAR_STATES_AFTER` seconds
+    after their discovery configs were (so Home Assistant has dropped the entities)."""
+    if not parts.bridge.states_to_clear():
+        parts.sweep.clear_states_at = None
+        return math.inf
+    now = parts.clock.monotonic()
+    due = parts.sweep.clear_states_at
+    if due is None:
+        due = parts.sweep.clear_states_at = now + CLEAR_STATES_AFTER
+    if now < due:
+        return due - now
+    if not parts.link.connected:
+        # paho would queue them behind the reconnect's configs: the same burst again.
+        parts.sweep.clear_states_at = now + CLEAR_STATES_AFTER
+        return CLEAR_STATES_AFTER
+    parts.sweep.clear_states_at = None
+    try:
+        cleared = parts.bridge.clear_states()
+    except Exception:
+        log.exception("Home Assistant: clearing removed devices' states failed")
+        return math.inf
+    if cleared:
+        log.info("Home Assistant: cleared the retained state of %d removed devices", len(cleared))
+    return math.inf
+
+
+def _end_sweep(parts: Parts) -> float:
+    """End the Home Assistant sweep when it is due. A sweep that comes due while the
+    broker is away waits for a connected stretch: it only ends once the broker could
+    answer it."""
     ends_at = parts.sweep.ends_at
     if ends_at is None:
         return math.inf

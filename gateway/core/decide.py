@@ -46,6 +46,7 @@ from gateway.core.events import (
     CancelByKey,
     CancelOrder,
     ConfirmOrder,
+    ConfirmProduct,
     Episode,
     Event,
     Feedback,
@@ -94,6 +95,7 @@ class OpenOrder:
     created_at: float
     cancel_requested: bool = False
     hold_until: float | None = None  # a held order is released to the sender then
+    shop_order_id: str | None = None  # the shop's name for it, once the shop took it
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,8 @@ def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool =
         return state, [report]
     if isinstance(event, ConfirmOrder):
         return _confirm(state, event.key, event.via, now)
+    if isinstance(event, ConfirmProduct):
+        return _confirm_product(state, event, now)
     if isinstance(event, CancelByKey):
         return _cancel_by_key(state, event.key, event.via, now)
     return _tick(state, now, rules)
@@ -650,6 +654,15 @@ def _awaiting_consent(state: State, product: str) -> OpenOrder | None:
     return max(waiting, key=lambda o: o.created_at) if waiting else None
 
 
+def _confirm_product(state: State, event: ConfirmProduct, now: float) -> Decision:
+    """A yes for the newest order of a product that waits for one."""
+    waiting = _awaiting_consent(state, event.product)
+    if waiting is None:
+        detail = f"nothing to confirm via {event.via}: no {event.product} order waits for a yes"
+        return state, [Report(Outcome.IGNORED, event.via, now, event.product, detail=detail)]
+    return _confirm(state, waiting.key, event.via, now)
+
+
 def _confirm(state: State, key: str, via: str, now: float) -> Decision:
     """A yes for a held order: it goes to the sender now (a confirm_window order too,
     without waiting for its window). Anything else has nothing left to confirm."""
@@ -696,6 +709,7 @@ def _order_update(state: State, update: OrderUpdate, now: float, rules: Rules) -
                 o,
                 state=update.state,
                 cancel_requested=o.cancel_requested and not update.cancel_refused,
+                shop_order_id=update.shop_order_id or o.shop_order_id,
             )
             if o.key == update.key
             else o

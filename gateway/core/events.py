@@ -148,6 +148,20 @@ class ConfirmOrder:
 
 
 @dataclass(frozen=True)
+class ConfirmProduct:
+    """The household says yes to the order of ``product`` that waits for one (Home
+    Assistant's Confirm button, which cannot know the order's key); ``via`` names where
+    it came from, for the decisions log.
+
+    >>> ConfirmProduct("coffee", via="home_assistant").product
+    'coffee'
+    """
+
+    product: str
+    via: str
+
+
+@dataclass(frozen=True)
 class CancelByKey:
     """The household cancels one open order by its key (the web page's Cancel button):
     what a long press does for the newest order of its product. ``via`` names where it
@@ -166,7 +180,16 @@ class Tick:
     """Time passed: promotes settled sensor readings and notices silent sensors."""
 
 
-Event = ButtonEvent | SensorReading | InvalidInput | OrderUpdate | ConfirmOrder | CancelByKey | Tick
+Event = (
+    ButtonEvent
+    | SensorReading
+    | InvalidInput
+    | OrderUpdate
+    | ConfirmOrder
+    | ConfirmProduct
+    | CancelByKey
+    | Tick
+)
 
 
 # --------------------------------------------------------------------------- actions
@@ -193,6 +216,21 @@ class Outcome(StrEnum):
     CONFIRMED = "confirmed"  # a held order was confirmed and goes to the shop now
     EXPIRED = "expired"  # an order waiting for a confirmation got none in time: dropped
     REQUEUED = "requeued"  # a rejected or blocked order was put back in the queue by hand
+
+    @property
+    def answers_a_message(self) -> bool:
+        """True for the decision about a message (a press, a reading, a confirm); False
+        for news that comes later on its own: an order's status from the shop, a
+        forecast, a due reminder, an expired hold. Only the first kind is a device's
+        "last decision" (Home Assistant, the web page's Devices).
+
+        >>> Outcome.ORDERED.answers_a_message, Outcome.ORDER_STATUS.answers_a_message
+        (True, False)
+        """
+        return self not in _LATER_NEWS
+
+
+_LATER_NEWS = frozenset({Outcome.ORDER_STATUS, Outcome.FORECAST, Outcome.DUE_SOON, Outcome.EXPIRED})
 
 
 class Rule(StrEnum):

@@ -139,7 +139,14 @@ def load_state(store: Store, now: float) -> State:
     """Rebuild the core's cache from the outbox (start, and periodic resync)."""
     open_orders = tuple(
         OpenOrder(
-            r.key, r.product, r.device, r.state, r.created_at, r.cancel_requested, r.hold_until
+            r.key,
+            r.product,
+            r.device,
+            r.state,
+            r.created_at,
+            r.cancel_requested,
+            r.hold_until,
+            r.shop_order_id,
         )
         for r in store.open_orders()
     )

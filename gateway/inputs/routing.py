@@ -23,17 +23,21 @@ from dataclasses import dataclass, field
 from devices import DeviceAction, DeviceReading, ParseError, Profile, ProfileOptions, get_profile
 from devices._payload import as_event_id, decode_object
 from gateway.config.models import Config
-from gateway.core.events import ButtonEvent, Event, InvalidInput, SensorReading
+from gateway.core.events import ButtonEvent, ConfirmProduct, Event, InvalidInput, SensorReading
 from gateway.outputs.topics import GatewayTopics
+
+# Who said yes on a confirm topic, in the decisions log: Home Assistant's Confirm
+# button publishes there (anything else on the broker that may publish could, too).
+CONFIRM_VIA = "home_assistant"
 
 
 @dataclass(frozen=True)
 class Route:
     device: str
-    kind: str  # "button" | "sensor" | "virtual" | "sim-gpio"
+    kind: str  # "button" | "sensor" | "virtual" | "confirm" | "sim-gpio"
     profile: Profile | None = None
     options: ProfileOptions = field(default_factory=ProfileOptions)
-    action: str | None = None  # virtual: "press" | "hold"
+    action: str | None = None  # virtual: "press" | "hold"; confirm: the product
     pin: int | None = None  # sim-gpio
 
 
@@ -80,6 +84,9 @@ class Router:
                     routes[f"{b.mqtt}/{sub}"] = route
             if sim_gpio and b.gpio is not None:
                 routes[own.sim_gpio(b.gpio)] = Route(b.name, "sim-gpio", pin=b.gpio)
+        for name, product in config.products.items():
+            if product.confirm:
+                routes[own.confirm(name)] = Route(name, "confirm", action=name)
         for s in config.sensors:
             profile = get_profile(s.profile)
             options = ProfileOptions(value_path=s.value, event_id_path=s.event_id)
@@ -102,6 +109,11 @@ class Router:
             return [self._virtual(route, topic, payload, mid, retain, dup)]
         if route.kind == "sim-gpio":
             return [self._sim_gpio(route, topic, payload)]
+        if route.kind == "confirm":
+            if retain:
+                # A retained yes would confirm every later order after each reconnect.
+                return [Ignored(CONFIRM_VIA, f"retained confirm for {route.device}: not a yes")]
+            return [ConfirmProduct(route.device, via=CONFIRM_VIA)]
         assert route.profile is not None
         try:
             parsed = route.profile.parse(topic, payload, route.options)

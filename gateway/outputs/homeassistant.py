@@ -7,10 +7,14 @@ the gateway's own ``online``/``offline`` on ``<topic_prefix>/<id>/status`` (its
 last will says ``offline`` if the gateway dies).
 
 =====================  ===========================================================
-per button             ``button`` (presses ``<topic_prefix>/<id>/<button>/press``)
-                       and ``sensor`` "last decision"
-per product            ``sensor``: open order none/queued/accepted/shipped, the last
-                       order time as an attribute
+per button             ``button`` "paid order of 2 × coffee" (presses
+                       ``<topic_prefix>/<id>/<button>/press``) and ``sensor`` "last
+                       decision" (about its messages; the order's later states are
+                       the product's)
+per product            ``sensor``: open order none/queued/accepted/shipped; attributes:
+                       the shop's order id, the gateway's key, the last order's time
+                       and total. ``confirm: true`` products: a ``button`` "confirm the
+                       paid order" (``<topic_prefix>/<id>/product/<product>/confirm``)
 per sensor             ``sensor`` reading (unit from the config), ``binary_sensor``
                        "running low" (below the threshold until refilled)
 the gateway            ``binary_sensor`` broker and shop connectivity, ``sensor``
@@ -61,6 +65,10 @@ from gateway.outputs.topics import GatewayTopics
 log = logging.getLogger(__name__)
 
 ANNOUNCED_FILE = "homeassistant.json"
+# Real seconds between clearing a removed entity's discovery config and its retained
+# state (see HomeAssistantBridge._clear): Home Assistant drops the entity within
+# milliseconds of the empty config; this leaves room for a busy one.
+CLEAR_STATES_AFTER = 3.0
 # The issue's four product states; the outbox's finer ones fold into them.
 _PRODUCT_STATE = {
     OrderState.HELD: "queued",
@@ -118,13 +126,18 @@ def discovery_configs(config: Config) -> dict[str, dict[str, object]]:
         out[f"{prefix}/{component}/{gid}/{object_id}/config"] = payload
 
     for b in config.buttons:
+        product = config.products.get(b.product)
+        quantity = product.quantity if product is not None else 1
         entity(
             "button",
             f"button_{b.name}_press",
-            f"{b.name} reorder",
+            # A press places a paid order (or asks for a yes first): the name says so.
+            f"{b.name}: paid order of {quantity} × {b.product}",
             command_topic=_own(config).press(b.name),
             # The virtual press topic takes a JSON object (an "id" is optional).
             payload_press="{}",
+            # The product's state: what its last order cost ("last_total").
+            json_attributes_topic=states[f"product/{b.product}"],
             icon="mdi:cart-arrow-down",
         )
         topic = states[f"button/{b.name}"]
@@ -137,8 +150,18 @@ def discovery_configs(config: Config) -> dict[str, dict[str, object]]:
             json_attributes_topic=topic,
             icon="mdi:gavel",
         )
-    for p in config.products:
+    for p, product_config in config.products.items():
         topic = states[f"product/{p}"]
+        if product_config.confirm:
+            entity(
+                "button",
+                f"product_{p}_confirm",
+                f"{p}: confirm the paid order of {product_config.quantity} × {p}",
+                command_topic=_own(config).confirm(p),
+                payload_press="{}",
+                json_attributes_topic=topic,
+                icon="mdi:cart-check",
+            )
         entity(
             "sensor",
             f"product_{p}_order",
@@ -280,6 +303,7 @@ class HomeAssistantBridge:
         self._swept: set[str] = set()
         self._sweep_announced: set[str] = set()  # a reload may shrink it meanwhile
         self._runs_out: dict[str, str] = {}  # sensor -> weekday it is projected to run out
+        self._later: set[str] = set()  # removed devices' state topics, cleared after configs
 
     # ------------------------------------------------------------------ discovery
 
@@ -369,11 +393,41 @@ class HomeAssistantBridge:
         return cleared
 
     def _clear(self, topics: list[str]) -> None:
-        for topic in topics:
-            self._publish(topic, b"")
+        """Clear retained topics: discovery configs now, state topics later
+        (:meth:`clear_states`). Home Assistant must have dropped an entity, and its
+        subscription, before its state is emptied: read by a live entity, the empty
+        payload is "Erroneous JSON" and its value template fails."""
         with self._lock:
+            own_states = f"{_own(self._config).base}/state/"
+            later = {t for t in topics if t.startswith(own_states)}
+            self._later |= later
             for topic in topics:
                 self._last.pop(topic, None)
+        for topic in topics:
+            if topic not in later:
+                self._publish(topic, b"")
+
+    def states_to_clear(self) -> bool:
+        """True while removed devices' state topics wait for :meth:`clear_states`."""
+        with self._lock:
+            return bool(self._later)
+
+    def clear_states(self) -> list[str]:
+        """Clear the state topics :meth:`_clear` held back (call it a few seconds after,
+        :data:`CLEAR_STATES_AFTER`); a device that a reload brought back meanwhile keeps
+        its state. Returns the cleared topics."""
+        with self._lock:
+            config, later, sweeping = self._config, self._later, bool(self._sweep)
+            self._later = set()
+        configs = discovery_configs(config) if config.homeassistant.discovery else {}
+        current = _current_topics(config, configs)
+        cleared = sorted(later - current)
+        for topic in cleared:
+            self._publish(topic, b"")
+        if not sweeping:
+            # Until now the file listed them too: a stop in between clears them next start.
+            self._save_announced(current)
+        return cleared
 
     def _load_announced(self) -> set[str] | None:
         """What the file says was announced; ``None`` when it cannot say (then the
@@ -407,6 +461,9 @@ class HomeAssistantBridge:
             )
 
     def _save_announced(self, topics: set[str]) -> None:
+        with self._lock:
+            # State topics still to be cleared stay on the list until they are.
+            topics = topics | self._later
         body = json.dumps({"topics": sorted(topics)}, indent=1).encode()
         try:
             write_private(self._state_dir / ANNOUNCED_FILE, body)
@@ -433,13 +490,21 @@ class HomeAssistantBridge:
             self._last_order.update(last_orders)
 
     def on_gateway(self, *, broker: bool, shop: bool | None, queue: int | None) -> None:
+        """The gateway's own state. Nothing is published while the broker is away: paho
+        would queue it and deliver a stale ``OFF`` after the reconnect, and Home
+        Assistant learns of a lost gateway from its last will (``offline``) anyway."""
+        topic = self._topics["gateway"]
         body = {
-            "broker": "ON" if broker else "OFF",
+            "broker": "ON",
             "shop": None if shop is None else ("ON" if shop else "OFF"),
             "queue": queue,
         }
         with self._lock:
-            self._put(self._topics["gateway"], body)
+            if not broker:
+                # Sent again, fresh, at the first call after the reconnect.
+                self._last.pop(topic, None)
+                return
+            self._put(topic, body)
 
     def on_report(self, report: Report) -> None:
         with self._lock:
@@ -450,7 +515,9 @@ class HomeAssistantBridge:
                 self._runs_out[report.device] = datetime.fromtimestamp(report.value).strftime("%A")
                 self._put_sensor(report.device)
             topic = self._topics.get(f"button/{report.device}")
-            if topic is not None:
+            if topic is not None and report.outcome.answers_a_message:
+                # The order's later states are the product's order sensor: here they
+                # would overwrite "ordered" within milliseconds of the press.
                 self._put(topic, report_json(report))
 
     def on_reading(self, name: str, value: float, at: float | None = None) -> None:
@@ -472,19 +539,22 @@ class HomeAssistantBridge:
             for s in config.sensors:
                 self._put_sensor(s.name)
             for product in config.products:
-                best: tuple[str, str | None, float | None] = ("none", None, None)
+                shown, best = "none", None
                 for order in state.open_orders:
                     if order.product != product:
                         continue
-                    shown = _PRODUCT_STATE.get(order.state, "queued")
-                    if _RANK[shown] >= _RANK[best[0]]:
-                        best = (shown, short_key(order.key), order.created_at)
+                    rank = _PRODUCT_STATE.get(order.state, "queued")
+                    if _RANK[rank] >= _RANK[shown]:
+                        shown, best = rank, order
                 last = self._last_order.get(product)
                 self._put(
                     state_topics(config)[f"product/{product}"],
                     {
-                        "state": best[0],
-                        "order": best[1],
+                        "state": shown,
+                        # The shop's order number is what the household can look up at
+                        # the shop; the gateway's key is for the logs and the web page.
+                        "order": None if best is None else best.shop_order_id,
+                        "key": None if best is None else short_key(best.key),
                         "last_order": None if last is None else rfc3339(last),
                         "last_total": self._last_total.get(product),
                     },

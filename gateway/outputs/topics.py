@@ -53,6 +53,12 @@ class GatewayTopics:
         """A virtual long press (cancel) of ``button``."""
         return f"{self.base}/{button}/cancel"
 
+    def confirm(self, product: str) -> str:
+        """A yes for the order of ``product`` that waits for one (Home Assistant's
+        Confirm button sends here). Under ``product/`` so that no button's name can
+        make the same topic."""
+        return f"{self.base}/product/{product}/confirm"
+
     def sim_gpio(self, pin: int) -> str:
         """Demo only: drive the mock GPIO pin ``pin``."""
         return f"{self.base}/sim/gpio/{pin}"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gateway.core.events import Outcome, Report
+from gateway.core.events import Report
 from gateway.outputs.reports import describe
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,10 @@ class LiveFeed:
         )
         with self._lock:
             self._recent.append(decision)
-            if report.outcome is not Outcome.ORDER_STATUS:
-                # An order's later states are the shop's word, not a message from the device.
+            if report.outcome.answers_a_message:
+                # An order's later states are the shop's word, not a message from the
+                # device: they are on Now and History, and leave its last decision alone.
                 self._devices[report.device] = DeviceSeen(report.at, decision)
-            elif report.device in self._devices:
-                seen = self._devices[report.device]
-                self._devices[report.device] = DeviceSeen(seen.last_message_at, decision)
         self._broadcast({"kind": "decision", "device": report.device, "outcome": decision.outcome})
 
     def note_reading(self, device: str, at: float) -> None:

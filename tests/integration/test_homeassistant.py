@@ -139,19 +139,39 @@ def test_discovery_matches_config_and_removal_clears(
                 for m in ms
             )
         )
+        # The pantry's decision makes its retained state topic, cleared below.
+        ha.publish(f"reorder/{gid}/pantry/press", b"{}")
+        ha.wait_for_message(f"reorder/{gid}/state/button/pantry")
 
-    # Restart without the pantry button: its two entities are emptied (retained).
+    # Restart without the pantry button: its two entities are emptied (retained), and
+    # its state topic after them, once Home Assistant has dropped the entities.
     code, _ = gateway.terminate()
     assert code == 0
     gateway.config["buttons"] = [b for b in gateway.config["buttons"] if b["name"] != "pantry"]
     gateway.config_path.write_text(json.dumps(gateway.config))
     removed = expected - _expected(gateway)
     assert len(removed) == 2
-    gateway.start()
-    gateway.wait_ready()
-    wait_until(lambda: "Home Assistant: announced" in gateway.current_log(), what="announced")
-    # Its two entities and its state topic.
-    assert "Home Assistant: cleared 3 topics of removed devices" in gateway.current_log()
+    pantry_state = f"reorder/{gid}/state/button/pantry"
+    with Publisher(broker.url) as watcher:
+        watcher.subscribe("ha-test/#")
+        watcher.subscribe(pantry_state)
+        watcher.wait_for_message(pantry_state)  # retained, from the press above
+        watcher.received.clear()
+        gateway.start()
+        gateway.wait_ready()
+        wait_until(lambda: "Home Assistant: announced" in gateway.current_log(), what="announced")
+        # Its two entities and its state topic.
+        assert "Home Assistant: cleared 3 topics of removed devices" in gateway.current_log()
+        watcher.wait_for(lambda ms: any(m.topic == pantry_state and not m.payload for m in ms))
+        emptied = [m.topic for m in watcher.messages() if not m.payload]
+        assert set(emptied) == removed | {pantry_state}
+        assert emptied[-1] == pantry_state, emptied
+    wait_until(
+        lambda: "cleared the retained state of 1 removed devices" in gateway.current_log(),
+        what="the log line of the state clear",
+    )
+    announced = json.loads((gateway.state_dir / "homeassistant.json").read_text())["topics"]
+    assert pantry_state not in announced
     with Publisher(broker.url) as ha:
         ha.subscribe("ha-test/#")
         ha.wait_for(lambda ms: {m.topic for m in ms} >= _expected(gateway))
@@ -224,6 +244,10 @@ def test_unreadable_announced_file_is_rebuilt_from_the_broker(
     rebuilt = json.loads(announced.read_text())["topics"]
     assert after <= set(rebuilt)
     assert not removed & set(rebuilt)
+    wait_until(
+        lambda: "cleared the retained state of 1 removed" in gateway.current_log(),
+        what="the removed button's state cleared after its entities",
+    )
     with Publisher(broker.url) as ha:
         ha.subscribe("ha-test/#")
         ha.subscribe(f"reorder/{gid}/state/#")

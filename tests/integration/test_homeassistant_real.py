@@ -5,6 +5,7 @@ REST API, and its log for the warnings a schema mismatch causes.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from firmware_sim.shop.server import ShopServer
 from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess
 from tests.support.homeassistant import HomeAssistant
-from tests.support.publisher import Publisher
+from tests.support.publisher import Publisher, wait_until
 from tests.support.shop import shop_fixture  # noqa: F401  (registers "shop")
 
 
@@ -25,9 +26,17 @@ def _config(gid: str) -> dict[str, Any]:
     return {
         "gateway": {"id": gid},
         "homeassistant": {"discovery": True, "prefix": "homeassistant"},
-        "products": {"detergent": {"sku": "TIDE-PODS-42"}},
+        "products": {
+            "detergent": {"sku": "TIDE-PODS-42"},
+            # Consent first: held until Home Assistant's Confirm button says yes.
+            "coffee": {"sku": "LAVAZZA-1KG", "confirm": True},
+        },
         "buttons": [
             {"name": "laundry", "mqtt": f"home/{gid}/b1", "profile": "reorder-button",
+             "product": "detergent"},
+            {"name": "pantry", "mqtt": f"home/{gid}/b2", "profile": "reorder-button",
+             "product": "coffee"},
+            {"name": "spare", "mqtt": f"home/{gid}/b3", "profile": "reorder-button",
              "product": "detergent"},
         ],
     }  # fmt: skip
@@ -60,41 +69,86 @@ def _entity(ha: HomeAssistant, domain: str, friendly_suffix: str, gid: str) -> s
     raise AssertionError(f"no {domain} entity named '… {friendly_suffix}' for {gid}")
 
 
-def test_entities_appear_with_states_and_no_schema_warnings(
-    home_assistant: HomeAssistant, gateway: GatewayProcess, ha_broker: Broker
-) -> None:
-    ha, gid = home_assistant, gateway.gateway_id
-    mark = ha.log_mark()
-    gateway.start()
-    gateway.wait_ready()
-
-    def found(domain: str, suffix: str) -> str:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            entity = _try(ha, domain, suffix, gid)
-            if entity:
-                return entity
-            time.sleep(0.2)
-        return _entity(ha, domain, suffix, gid)  # raises, naming what is missing
-
-    order = found("sensor", "detergent order")
-    broker_link = found("binary_sensor", "broker connection")
-    ha.wait_state(order, lambda s: s["state"] == "none")
-    ha.wait_state(broker_link, lambda s: s["state"] == "on")
-
-    with Publisher(ha_broker.url) as client:
-        client.publish(f"reorder/{gid}/laundry/press", b"{}")
-    ha.wait_state(order, lambda s: s["state"] in ("queued", "accepted"))
-
-    # Nothing the MQTT integration or the template engine complained about while it
-    # read this gateway's discovery configs and states.
-    complaints = [
+def _complaints(ha: HomeAssistant, mark: int, gid: str) -> list[str]:
+    """What the MQTT integration or the template engine complained about since ``mark``."""
+    return [
         line
         for line in ha.log_since(mark).splitlines()
         if (" WARNING " in line or " ERROR " in line)
         and ("components.mqtt" in line or "helpers.template" in line or gid in line)
     ]
-    assert complaints == []
+
+
+def _found(ha: HomeAssistant, domain: str, suffix: str, gid: str) -> str:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        entity = _try(ha, domain, suffix, gid)
+        if entity:
+            return entity
+        time.sleep(0.2)
+    return _entity(ha, domain, suffix, gid)  # raises, naming what is missing
+
+
+def _press(ha: HomeAssistant, entity_id: str) -> None:
+    """Press a button entity the way the household does: in Home Assistant, which
+    publishes the entity's payload on its command topic."""
+    ha.post("/api/services/button/press", {"entity_id": entity_id})
+
+
+def test_entities_appear_with_states_and_no_schema_warnings(
+    home_assistant: HomeAssistant, gateway: GatewayProcess, ha_broker: Broker, shop: ShopServer
+) -> None:
+    ha, gid = home_assistant, gateway.gateway_id
+    mark = ha.log_mark()
+    with Publisher(ha_broker.url) as wire:
+        # Everything the gateway tells Home Assistant about itself, from the start.
+        wire.subscribe(f"reorder/{gid}/state/gateway")
+        gateway.start()
+        gateway.wait_ready()
+        order = _found(ha, "sensor", "detergent order", gid)
+        broker_link = _found(ha, "binary_sensor", "broker connection", gid)
+        ha.wait_state(order, lambda s: s["state"] == "none")
+        ha.wait_state(broker_link, lambda s: s["state"] == "on")
+        # Never "off" while connected, not even for the first announce.
+        told = [json.loads(m.payload) for m in wire.messages() if m.payload]
+        assert told and all(t["broker"] == "ON" for t in told), told
+
+    # A press in Home Assistant orders; its "last decision" stays "ordered" once the
+    # shop's answers come in (they are the order sensor's), which names the shop's id.
+    decision = _found(ha, "sensor", "laundry last decision", gid)
+    _press(ha, _found(ha, "button", "laundry: paid order of 1 × detergent", gid))
+    ha.wait_state(decision, lambda s: s["state"] == "ordered")
+    accepted = ha.wait_state(order, lambda s: s["state"] == "accepted")
+    (placed,) = shop.orders("TIDE-PODS-42")
+    assert accepted["attributes"]["order"] == placed["id"]
+    assert ha.state(decision)["state"] == "ordered"  # type: ignore[index]
+
+    # Consent: the pantry's press holds the coffee; Confirm in Home Assistant sends it.
+    coffee = _found(ha, "sensor", "coffee order", gid)
+    _press(ha, _found(ha, "button", "pantry: paid order of 1 × coffee", gid))
+    ha.wait_state(_found(ha, "sensor", "pantry last decision", gid), lambda s: s["state"] == "held")
+    assert shop.orders("LAVAZZA-1KG") == []
+    _press(ha, _found(ha, "button", "coffee: confirm the paid order of 1 × coffee", gid))
+    ha.wait_state(coffee, lambda s: s["state"] == "accepted")
+    assert len(shop.orders("LAVAZZA-1KG")) == 1
+    assert "confirmed via home_assistant" in gateway.current_log()
+
+    # Removing a button: its entities go, and Home Assistant reads no empty state.
+    spare = _found(ha, "sensor", "spare last decision", gid)
+    _press(ha, _found(ha, "button", "spare: paid order of 1 × detergent", gid))
+    ha.wait_state(spare, lambda s: s["state"] in ("ordered", "absorbed"))
+    code, _ = gateway.terminate()
+    assert code == 0
+    gateway.config["buttons"] = [b for b in gateway.config["buttons"] if b["name"] != "spare"]
+    gateway.config_path.write_text(json.dumps(gateway.config))
+    gateway.start()
+    gateway.wait_ready()
+    wait_until(
+        lambda: "cleared the retained state of 1 removed devices" in gateway.current_log(),
+        what="the removed button's state cleared",
+    )
+    wait_until(lambda: ha.state(spare) is None, what="Home Assistant dropped the entity")
+    assert _complaints(ha, mark, gid) == []
 
 
 def _try(ha: HomeAssistant, domain: str, suffix: str, gid: str) -> str:

@@ -10,6 +10,7 @@ from gateway.core.events import (
     ButtonEvent,
     CancelOrder,
     ConfirmOrder,
+    ConfirmProduct,
     Feedback,
     LedPattern,
     OrderState,
@@ -95,6 +96,23 @@ def test_the_core_event_confirms_it_once_and_names_who_said_yes() -> None:
     _, again = decide(state, ConfirmOrder(intent.key, via="web"), 6.0, RULES)
     assert not any(isinstance(a, ReleaseHeld) for a in again)
     assert [r.outcome for r in reports(again)] == [Outcome.IGNORED]
+
+
+def test_a_yes_by_product_confirms_the_held_order_and_a_second_yes_finds_none() -> None:
+    # Home Assistant's Confirm button knows the product, not the order's key.
+    state, intent = held()
+    state, actions = decide(state, ConfirmProduct("coffee", via="home_assistant"), 5.0, RULES)
+    assert ReleaseHeld(intent.key) in actions
+    [confirmed] = reports(actions)
+    assert (confirmed.outcome, confirmed.device) == (Outcome.CONFIRMED, "pantry")
+    assert confirmed.detail == "confirmed via home_assistant"
+    again, actions = decide(state, ConfirmProduct("coffee", via="home_assistant"), 6.0, RULES)
+    assert again == state and not any(isinstance(a, ReleaseHeld) for a in actions)
+    [ignored] = reports(actions)
+    assert ignored.outcome is Outcome.IGNORED
+    assert (
+        ignored.detail == "nothing to confirm via home_assistant: no coffee order waits for a yes"
+    )
 
 
 def test_confirming_an_unknown_order_does_nothing() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.config.models import Config
-from gateway.core.events import ButtonEvent, InvalidInput, SensorReading
+from gateway.core.events import ButtonEvent, ConfirmProduct, InvalidInput, SensorReading
 from gateway.inputs.routing import Ignored, Router, SimGpio
 
 CONFIG = Config.model_validate(
@@ -81,3 +81,19 @@ def test_sensor_readings_and_parse_errors() -> None:
     assert events(router, "s/scale", b'{"weight_g": 512.5}') == [SensorReading("scale", 512.5)]
     [bad] = events(router, "s/scale", b'{"weight_g": "heavy"}')
     assert isinstance(bad, InvalidInput) and bad.device == "scale"
+
+
+def test_a_confirm_topic_per_consent_product_and_a_retained_yes_is_no_yes() -> None:
+    config = Config.model_validate(
+        {
+            **CONFIG.model_dump(mode="json", exclude_unset=True),
+            "products": {"coffee": {"sku": "COFFEE", "confirm": True}, "tea": {"sku": "TEA"}},
+        }
+    )
+    router = Router.from_config(config)
+    assert "reorder/kitchen/product/coffee/confirm" in router.topics
+    assert "reorder/kitchen/product/tea/confirm" not in router.topics  # nothing to say yes to
+    topic = "reorder/kitchen/product/coffee/confirm"
+    assert events(router, topic, b"{}") == [ConfirmProduct("coffee", via="home_assistant")]
+    [ignored] = router.events(topic, b"{}", mid=2, retain=True, dup=False)
+    assert isinstance(ignored, Ignored) and "retained" in ignored.detail

@@ -58,13 +58,15 @@ def test_decisions_are_kept_newest_first_bounded_and_per_device() -> None:
     recent = feed.recent()
     assert len(recent) == RECENT_DECISIONS
     assert recent[0].at == RECENT_DECISIONS + 4 and "by cooldown" in recent[0].text
-    # An order's later state is the last decision, but not a message from the button.
+    # An order's later state is news about the order, not a decision about a message
+    # from the button: it is in the recent decisions, and leaves the device's alone.
     feed.note_report(
         Report(Outcome.ORDER_STATUS, "b1", 999.0, order_key="k", state=OrderState.ACCEPTED)
     )
+    assert "accepted" in feed.recent()[0].text
     seen = feed.devices()["b1"]
     assert seen.last_message_at == RECENT_DECISIONS + 4
-    assert seen.last_decision is not None and "accepted" in seen.last_decision.text
+    assert seen.last_decision is not None and "by cooldown" in seen.last_decision.text
 
 
 def _row(key: str, created_at: float, state: OrderState, price: Price | None) -> OrderRow:
