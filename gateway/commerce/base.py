@@ -30,6 +30,7 @@ from gateway.core.results import (
     CancelResult,
     Misconfigured,
     PlaceResult,
+    Probe,
     Rejected,
     Retry,
     Status,
@@ -47,6 +48,7 @@ __all__ = [
     "Guarantee",
     "Misconfigured",
     "PlaceResult",
+    "Probe",
     "Rejected",
     "Retry",
     "Status",
@@ -104,6 +106,11 @@ class CommerceBackend(Protocol):
     def get_order(self, shop_order_id: str) -> StatusResult: ...
 
     def cancel_order(self, shop_order_id: str) -> CancelResult: ...
+
+    def probe(self) -> Probe:
+        """A cheap look at the shop with no side effect: does it answer, does it take
+        our credentials? ``Probe(None)`` for a backend with no safe probe. Never raises."""
+        ...
 
     def close(self) -> None: ...
 

@@ -37,13 +37,14 @@ from gateway.commerce.base import (
     CancelResult,
     Guarantee,
     PlaceResult,
+    Probe,
     Rejected,
     Status,
     StatusResult,
     TooLate,
 )
 from gateway.commerce.credentials import Credential
-from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send
+from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, probe_outcome, send
 from gateway.config.models import HomeAssistantShopSection
 from gateway.core.events import OrderState, PlaceOrder
 from gateway.core.keys import short_key
@@ -168,6 +169,11 @@ class HomeAssistantCommerce:
                 )
         except WIRE_ERRORS as exc:
             return classify(exc, url_setting=f"{self._setting}.url")
+
+    def probe(self) -> Probe:
+        """``GET /api/`` with the token: Home Assistant's "API running." — nothing
+        changes; a 401 says it is there but refuses the token."""
+        return probe_outcome(lambda: self._call("GET", "/api/", None))
 
     # ------------------------------------------------------------------ the wire
 

@@ -24,6 +24,7 @@ from gateway.commerce.base import (
     CancelResult,
     Guarantee,
     PlaceResult,
+    Probe,
     Status,
     StatusResult,
     TooLate,
@@ -41,13 +42,17 @@ from gateway.commerce.wire import (
     make_client,
     parse_retry_after,
     price_from,
+    probe_outcome,
     send,
 )
 from gateway.config.models import CommerceSection
 from gateway.core.events import OrderState, PlaceOrder
 from gateway.errors import CommerceConfigError, ShopBusyError, UnreadableResponseError
 
-__all__ = ["MAX_RETRY_AFTER", "USER_AGENT", "HttpCommerce", "parse_retry_after"]
+__all__ = ["MAX_RETRY_AFTER", "PROBE_SKU", "USER_AGENT", "HttpCommerce", "parse_retry_after"]
+
+PROBE_SKU = "reorder-gateway-probe"
+"""The SKU the probe lists orders of: no shop sells it, so the answer is small."""
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +150,12 @@ class HttpCommerce:
             return self._classify(exc)
         except WIRE_ERRORS as e:
             return self._classify(e)
+
+    def probe(self) -> Probe:
+        """The order list filtered on a SKU no product has (``GET /orders?sku=``): a
+        read the API already has, with our token, that changes nothing and answers
+        an empty list."""
+        return probe_outcome(lambda: self._send("GET", f"/orders?sku={PROBE_SKU}"))
 
     # ------------------------------------------------------------------ wire
 

@@ -36,12 +36,13 @@ from gateway.commerce.base import (
     CancelResult,
     Guarantee,
     PlaceResult,
+    Probe,
     Rejected,
     Status,
     StatusResult,
     TooLate,
 )
-from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, send
+from gateway.commerce.wire import WIRE_ERRORS, classify, make_client, probe_outcome, send
 from gateway.config.models import VendureSection
 from gateway.core.events import OrderState, PlaceOrder, Price
 from gateway.errors import (
@@ -150,6 +151,12 @@ class VendureCommerce:
             return TooLate(str(exc))
         except WIRE_ERRORS as exc:
             return classify(exc, url_setting=f"{self._setting}.admin_api_url")
+
+    def probe(self) -> Probe:
+        """The smallest GraphQL query, ``{ __typename }``, on the channel: it needs no
+        login (so the probe never logs in, nor changes anything) and says whether the
+        Admin API answers. The credentials are tried by the first order."""
+        return probe_outcome(lambda: _data(self._send("query { __typename }", {})))
 
     # ------------------------------------------------------------------ the steps
 

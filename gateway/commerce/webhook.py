@@ -36,6 +36,7 @@ from gateway.commerce.base import (
     CancelResult,
     Guarantee,
     PlaceResult,
+    Probe,
     Status,
     StatusResult,
     TooLate,
@@ -166,6 +167,12 @@ class WebhookCommerce:
         return TooLate(
             "a webhook cannot recall an order it handed over — cancel it where the receiver put it"
         )
+
+    def probe(self) -> Probe:
+        """None: a webhook URL does whatever its receiver makes of a request (an n8n
+        flow may act on a GET too), so there is no request that is safe to send for
+        nothing. Reachability is known from the first order on."""
+        return Probe(None, "a webhook has no safe probe")
 
 
 def _optional_json(response: httpx.Response) -> dict[str, object]:

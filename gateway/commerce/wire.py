@@ -22,7 +22,7 @@ from datetime import UTC
 import httpx
 
 from gateway import __version__
-from gateway.commerce.base import Blocked, Misconfigured, Rejected, Retry, Unclear
+from gateway.commerce.base import Blocked, Misconfigured, Probe, Rejected, Retry, Unclear
 from gateway.config.models import ShopLink
 from gateway.config.tls import shop_tls_context
 from gateway.core.events import Price
@@ -211,6 +211,28 @@ def classify(exc: WireError, *, url_setting: str = "commerce.base_url") -> Failu
     if isinstance(exc, UnreadableResponseError):
         return Unclear(str(exc))
     return Rejected(str(exc))
+
+
+def probe_outcome(call: Callable[[], object]) -> Probe:
+    """Run a probe request (``call`` raises WireErrors as :func:`send` does) and say
+    what it found: any HTTP answer is reachable — a 5xx too, the shop is there; 401 or
+    403 is reachable but refused; no answer is unreachable.
+
+    >>> probe_outcome(lambda: None)
+    Probe(reachable=True, reason='', refused=False)
+    """
+    try:
+        call()
+    except NotAuthorizedError as exc:
+        return Probe(True, str(exc), refused=True)
+    except CommerceConfigError as exc:
+        # No token to send (a token file gone): nothing was asked.
+        return Probe(None, str(exc))
+    except TransportError as exc:
+        return Probe(False, str(exc))
+    except (ShopStatusError, UnreadableResponseError) as exc:
+        return Probe(True, str(exc))
+    return Probe(True)
 
 
 def snippet(text: str) -> str:

@@ -101,6 +101,24 @@ class Misconfigured:
     reason: str
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What a cheap, side-effect-free look at the shop found (no order involved).
+
+    ``reachable``: True when the shop answered at all (even 5xx), False when no answer
+    came, None when the backend has no safe probe (a webhook: any request to an
+    arbitrary URL may act). ``refused``: it answered but refused our credentials
+    (401/403) — reachable, and the orders for it would be blocked.
+
+    >>> Probe(True, refused=True, reason="HTTP 401").reachable
+    True
+    """
+
+    reachable: bool | None
+    reason: str = ""
+    refused: bool = False
+
+
 PlaceResult = Accepted | Retry | Blocked | Rejected | Unclear | Misconfigured
 StatusResult = Status | Retry | Blocked | Rejected | Unclear | Misconfigured
 CancelResult = Cancelled | TooLate | Retry | Blocked | Rejected | Unclear | Misconfigured

@@ -47,6 +47,7 @@ from gateway.core.results import (
     CancelResult,
     Misconfigured,
     PlaceResult,
+    Probe,
     Rejected,
     Retry,
     Status,
@@ -90,18 +91,20 @@ class OrderView:
 
 @dataclass(frozen=True)
 class Gate:
-    """Whether the sender may talk to the shop at all.
+    """Whether the sender may talk to one shop at all (the sender keeps one per shop).
 
     ``closed_until``: no request before this (a probe while unreachable, or a
     Retry-After, which speaks for this client, not for one order). ``maybe_blocked``:
     blocked orders may be waiting (after a start, or a refusal); the next acceptance
-    releases them at once instead of after their slow retry.
+    releases them at once instead of after their slow retry. ``refused``: the shop's
+    latest word on our credentials was a refusal (401/403), for status.
     """
 
     reachable: bool | None = None
     closed_until: float | None = None
     maybe_blocked: bool = True
     lost_in_row: int = 0  # answers lost one after the other, with no answer between
+    refused: bool = False
 
     def is_open(self, now: float) -> bool:
         return self.closed_until is None or now >= self.closed_until
@@ -190,6 +193,14 @@ class Step:
     logs: tuple[LogLine, ...] = ()
     outcome: str | None = None  # place-order outcome, for the metrics
     release_blocked: bool = False  # credentials work: every blocked order is due now
+
+
+@dataclass(frozen=True)
+class ProbeStep:
+    """What the sender does after a probe: no order changes, only the gate."""
+
+    gate: Gate
+    logs: tuple[LogLine, ...] = ()
 
 
 # --------------------------------------------------------------------------- policy
@@ -347,10 +358,10 @@ def after_status(
         final = result.state.is_final
         change = SetStatus(order.key, result.state, None if final else now + policy.poll_interval)
         if new_state is None:
-            return Step(change=change, gate=_answered(gate))
+            return Step(change=change, gate=_worked(gate))
         return Step(
             change=change,
-            gate=_answered(gate),
+            gate=_worked(gate),
             update=_update(order, new_state, shop_order_id=order.shop_order_id),
             logs=(LogLine(logging.INFO, f"order {short_key(order.key)} is {new_state}"),),
         )
@@ -365,7 +376,7 @@ def after_cancel(
         case Cancelled():
             return Step(
                 change=SetStatus(order.key, OrderState.CANCELLED, None),
-                gate=_answered(gate),
+                gate=_worked(gate),
                 update=_update(order, OrderState.CANCELLED, shop_order_id=order.shop_order_id),
                 logs=(
                     LogLine(logging.INFO, f"order {short_key(order.key)} cancelled at the shop"),
@@ -434,6 +445,40 @@ def _update(
     )
 
 
+def after_probe(gate: Gate, probe: Probe, now: float, policy: RetryPolicy) -> ProbeStep:
+    """The shop's gate after a probe. A probe that tells nothing (the backend has
+    none) leaves the gate as it is: reachability stays unknown until an order goes.
+
+    >>> closed = after_probe(Gate(), Probe(False, "refused"), 10.0, RetryPolicy(300.0, 86400.0))
+    >>> closed.gate.reachable, closed.gate.closed_until
+    (False, 15.0)
+    """
+    if probe.reachable is None:
+        return ProbeStep(gate)
+    if probe.reachable is False:
+        closed = _unreachable(gate, now, policy)
+        return ProbeStep(closed, _unreachable_logs(gate, probe.reason, policy))
+    logs: list[LogLine] = []
+    if gate.reachable is False:
+        logs.append(LogLine(logging.WARNING, "the shop answers again"))
+    opened = replace(_answered(gate), refused=probe.refused)
+    if probe.refused:
+        # Orders for it will be refused too: the first acceptance releases them.
+        opened = replace(opened, maybe_blocked=True)
+        if not gate.refused:
+            text = (
+                f"the shop answers but refuses our credentials ({probe.reason}); its "
+                "orders will be blocked until the token is fixed"
+            )
+            logs.append(LogLine(logging.ERROR, text))
+    return ProbeStep(opened, tuple(logs))
+
+
+def _worked(gate: Gate) -> Gate:
+    """The shop answered a request that needs our credentials: they work."""
+    return replace(_answered(gate), refused=False)
+
+
 def _answered(gate: Gate, hold_until: float | None = None) -> Gate:
     """The shop answered. ``hold_until``: a Retry-After that holds every request."""
     return replace(gate, reachable=True, closed_until=hold_until, lost_in_row=0)
@@ -466,7 +511,7 @@ def _blocked(
 ) -> Step:
     return Step(
         change=Reschedule(order.key, now + policy.blocked_interval, reason, OrderState.BLOCKED),
-        gate=replace(_answered(gate), maybe_blocked=True),
+        gate=replace(_answered(gate), maybe_blocked=True, refused=outcome == "blocked"),
         update=_update(order, OrderState.BLOCKED, reason=reason),
         logs=(LogLine(logging.ERROR, text),),
         outcome=outcome,
@@ -504,6 +549,7 @@ def _follow_up_failed(
         case Blocked(reason=reason):
             logs.append(LogLine(logging.ERROR, f"the shop refuses our credentials ({reason})"))
             wait = policy.blocked_interval
+            gate = replace(gate, refused=True)
         case Misconfigured(reason=reason):
             logs.append(LogLine(logging.ERROR, reason))
             wait = policy.blocked_interval

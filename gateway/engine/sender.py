@@ -11,6 +11,14 @@ Each order goes to the backend of its shop (``row.shop``, from the config's
 ``poll_interval`` of their shop until delivered or cancelled; a requested cancel is
 sent as soon as the order is at the shop.
 
+Every shop has its own :class:`~gateway.core.retry.Gate`: an outage, a Retry-After
+or a refused token at one shop never holds up the orders of another. The workers are
+shared; a shop not known to answer (after a start, or an outage) gets one request on
+the wire — a probe — until it does. At start each backend is probed
+(:meth:`~gateway.commerce.base.CommerceBackend.probe`, no order involved), so
+reachability is known within seconds, and an unreachable shop with nothing to send
+is probed again every ``probe_interval``.
+
 >>> import tempfile
 >>> from gateway.clock import RealClock
 >>> from gateway.commerce import HttpCommerce
@@ -26,7 +34,7 @@ import logging
 import queue
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +47,7 @@ from gateway.commerce.base import (
     Guarantee,
     Misconfigured,
     PlaceResult,
+    Probe,
     StatusResult,
 )
 from gateway.core.events import DEFAULT_SHOP, OrderState, OrderUpdate, PlaceOrder
@@ -49,6 +58,7 @@ from gateway.core.retry import (
     RetryPolicy,
     Step,
     after_cancel,
+    after_probe,
     after_status,
     expired,
     is_news,
@@ -71,8 +81,10 @@ class ShopTiming(Protocol):
 
 
 _REPORTED_MAX = 10_000
-# Requests on the wire at once. Each order keeps its key and its place (claims follow
-# the outbox's order); overlapping them keeps one slow answer from holding up the rest.
+# Requests on the wire at once, all shops together. Each order keeps its key and its
+# place (claims follow the outbox's order); overlapping them keeps one slow answer from
+# holding up the rest. With more than one shop, one shop may hold all but one of them:
+# a shop whose answers hang (timeouts) leaves a slot for the others.
 CONCURRENCY = 4
 # Real seconds between look-ups when nothing is scheduled: picks up rows changed by
 # another process (``reorder-gateway queue retry``) at a cost of ~0 CPU.
@@ -125,13 +137,17 @@ class Sender:
         self._workers: list[threading.Thread] = []
         self._work: queue.Queue[_Job | None] = queue.Queue()
         # Guards the store (one connection, used by the dispatcher and the workers),
-        # the gate, the keys in flight and what was reported.
+        # the gates, the keys and probes in flight and what was reported.
         self._lock = threading.Lock()
-        self._inflight: set[str] = set()
+        self._inflight: dict[str, str] = {}  # key on the wire -> its shop
+        self._probing: set[str] = set()  # shops with a probe on the wire
+        self._probed: set[str] = set()  # shops whose unknown reachability was probed
         self._store: Store | None = None
         self._price_lock = threading.Lock()
         self._price_store: Store | None = None
-        self._gate = Gate()
+        self._gates = {name: Gate() for name in self._backends}
+        # Orders for shops the config no longer names: kept apart, never reported.
+        self._stray_gates: dict[str, Gate] = {}
         self._last_latency: float | None = None
         self._reported: dict[str, tuple[OrderState, bool]] = {}
 
@@ -139,8 +155,21 @@ class Sender:
 
     @property
     def shop_reachable(self) -> bool | None:
-        """None until the first request; False while no HTTP answer comes back."""
-        return self._gate.reachable
+        """All shops together: False if any is unreachable, else None if any is not
+        known yet (before its probe; always for a webhook until its first order),
+        else True."""
+        return aggregate(self.reachability().values())
+
+    def reachability(self) -> dict[str, bool | None]:
+        """Per configured shop: True once it answered, False while no answer comes
+        back, None while not known."""
+        with self._lock:
+            return {name: gate.reachable for name, gate in self._gates.items()}
+
+    def refused(self) -> dict[str, bool]:
+        """Per configured shop: whether its latest word on our credentials was a refusal."""
+        with self._lock:
+            return {name: gate.refused for name, gate in self._gates.items()}
 
     @property
     def last_send_latency(self) -> float | None:
@@ -237,67 +266,144 @@ class Sender:
                 _close_quietly(self._price_store)
                 self._price_store = None
 
-    def _limit(self) -> int:
-        """Requests allowed on the wire now (the lock is held): all the slots once the
-        shop answers; one — a probe — until then, after a start or an outage."""
-        return self._concurrency if self._gate.reachable is True else 1
+    def _gate(self, shop: str) -> Gate:
+        """The gate of ``shop`` (the lock is held)."""
+        gate = self._gates.get(shop)
+        return gate if gate is not None else self._stray_gates.setdefault(shop, Gate())
+
+    def _set_gate(self, shop: str, gate: Gate) -> None:
+        if shop in self._gates:
+            self._gates[shop] = gate
+        else:
+            self._stray_gates[shop] = gate
+
+    def _on_wire(self, shop: str) -> int:
+        """Requests on the wire for ``shop`` (the lock is held)."""
+        return sum(1 for s in self._inflight.values() if s == shop) + (shop in self._probing)
+
+    def _limit(self, shop: str) -> int:
+        """Requests allowed on the wire for ``shop`` (the lock is held): one — a probe —
+        until it answers, after a start or an outage; then all the slots, less one
+        kept for the other shops when there are others."""
+        if self._gate(shop).reachable is not True:
+            return 1
+        shared = len(self._backends) > 1 and self._concurrency > 1
+        return self._concurrency - 1 if shared else self._concurrency
+
+    def _total(self) -> int:
+        return len(self._inflight) + len(self._probing)
 
     def _full(self) -> bool:
         with self._lock:
-            return len(self._inflight) >= self._limit()
+            return self._total() >= self._concurrency
 
     def _busy(self) -> bool:
         with self._lock:
-            return bool(self._inflight)
+            return bool(self._inflight or self._probing)
+
+    def _held(self, now: float) -> set[str]:
+        """Shops no request may go to now (the lock is held): closed, or at their limit."""
+        gates = {**self._stray_gates, **self._gates}
+        return {
+            shop
+            for shop, gate in gates.items()
+            if not gate.is_open(now) or self._on_wire(shop) >= self._limit(shop)
+        }
 
     def _dispatch(self, store: Store) -> bool:
         """Hand what is due now to free workers; True if there may be more to hand."""
         did = False
+        # A shop not known yet is probed before any order goes to it.
+        for shop in self._backends:
+            if self._hand_probe(shop, unknown=True):
+                did = True
         with self._lock:
-            if not self._gate.is_open(self._clock.now()):
-                return False
+            now = self._clock.now()
+            held = self._held(now)
             followups = [
-                r for r in store.due_followups(self._clock.now()) if r.key not in self._inflight
+                r
+                for r in store.due_followups(now)
+                if r.key not in self._inflight and r.shop not in held
             ]
         for row in followups:
-            if not self._hand(_Job(row, follow_up=True)):
-                return False
-            did = True
+            if self._hand(_Job(row, follow_up=True)):
+                did = True
         while not self._stopping.is_set():
             with self._lock:
-                if not self._gate.is_open(self._clock.now()):
+                if self._total() >= self._concurrency:
                     return False
-                if len(self._inflight) >= self._limit():
-                    return False
+                now = self._clock.now()
                 # Claimed in the outbox's order: requests overlap, but each order
                 # keeps its place (and its key), and no key is ever on the wire twice.
-                claimed = store.claim_next(self._clock.now(), exclude=self._inflight)
+                claimed = store.claim_next(now, exclude=self._inflight, skip_shops=self._held(now))
                 if claimed is None:
-                    return did
-                self._inflight.add(claimed.key)
+                    break
+                self._inflight[claimed.key] = claimed.shop
             self._work.put(_Job(claimed, follow_up=False))
             did = True
-        return False
+        # An unreachable shop with nothing due is probed all the same, so that it
+        # shows as reachable again as soon as it is.
+        for shop in self._backends:
+            if self._hand_probe(shop, unknown=False):
+                did = True
+        return did and not self._stopping.is_set()
+
+    def _hand_probe(self, shop: str, *, unknown: bool) -> bool:
+        """Probe ``shop`` if it is not known yet and was not probed since (``unknown``),
+        or if it is unreachable and its gate open again."""
+        with self._lock:
+            gate = self._gates[shop]
+            wanted = (
+                gate.reachable is None and shop not in self._probed
+                if unknown
+                else gate.reachable is False
+            )
+            if (
+                self._stopping.is_set()
+                or not wanted
+                or not gate.is_open(self._clock.now())
+                or self._on_wire(shop) > 0
+                or self._total() >= self._concurrency
+            ):
+                return False
+            self._probing.add(shop)
+        self._work.put(_Job(None, follow_up=False, probe=shop))
+        return True
 
     def _hand(self, job: _Job) -> bool:
+        assert job.row is not None
+        shop = job.row.shop
         with self._lock:
-            if len(self._inflight) >= self._limit() or self._stopping.is_set():
+            if (
+                self._stopping.is_set()
+                or self._total() >= self._concurrency
+                or self._on_wire(shop) >= self._limit(shop)
+                or not self._gate(shop).is_open(self._clock.now())
+            ):
                 return False
-            self._inflight.add(job.row.key)
+            self._inflight[job.row.key] = shop
         self._work.put(job)
         return True
 
     def _sleep_for(self, store: Store) -> float:
         now = self._clock.now()
         with self._lock:
-            due = store.next_wakeup()
-            if due is not None and self._gate.closed_until is not None:
-                due = max(due, self._gate.closed_until)
+            dues: list[float] = []
+            for shop, due in store.next_wakeups().items():
+                if self._on_wire(shop) >= self._limit(shop):
+                    continue  # its answer wakes us
+                closed = self._gate(shop).closed_until
+                dues.append(due if closed is None else max(due, closed))
+            for shop, gate in self._gates.items():
+                # The next idle probe of an unreachable shop.
+                idle = gate.reachable is False and self._on_wire(shop) == 0
+                if idle and gate.closed_until is not None:
+                    dues.append(gate.closed_until)
         cap = IDLE_RECHECK * self._clock.scale
-        if due is None:
+        if not dues:
             return cap
         # A floor of 10 ms real time: never spin, even if a row is due but unclaimable.
-        return min(max(due - now, 0.01 * self._clock.scale), cap)
+        return min(max(min(dues) - now, 0.01 * self._clock.scale), cap)
 
     # ------------------------------------------------------------------ one order
 
@@ -306,21 +412,47 @@ class Sender:
             job = self._work.get()
             if job is None:
                 return
+            what = job.row.key[:12] if job.row is not None else f"probe of {job.probe}"
             try:
-                if job.follow_up:
+                if job.probe is not None:
+                    self._probe(job.probe)
+                elif job.follow_up:
+                    assert job.row is not None
                     self._follow_up(job.row)
                 else:
+                    assert job.row is not None
                     self._send(job.row)
             except OutboxError as exc:
                 # The answer could not be written: the row is still 'sending' (or due)
                 # and is taken again, with the same key, once the outbox works.
-                log.error("sender: could not record the answer for %s (%s)", job.row.key[:12], exc)
+                log.error("sender: could not record the answer for %s (%s)", what, exc)
             except Exception:
-                log.exception("sender: unexpected error with order %s", job.row.key[:12])
+                log.exception("sender: unexpected error with %s", what)
             finally:
                 with self._lock:
-                    self._inflight.discard(job.row.key)
+                    if job.row is not None:
+                        self._inflight.pop(job.row.key, None)
+                    if job.probe is not None:
+                        self._probing.discard(job.probe)
                 self._wake.set()
+
+    def _probe(self, shop: str) -> None:
+        """Ask the shop whether it answers, with no order involved."""
+        try:
+            found = self._backends[shop].probe()
+        except Exception as exc:  # a probe must never take the sender down
+            log.warning("probing shop %s failed: %s", shop, exc)
+            found = Probe(None, str(exc))
+        with self._lock:
+            self._probed.add(shop)
+            step = after_probe(self._gates[shop], found, self._clock.now(), self._policies[shop])
+            self._gates[shop] = step.gate
+        for line in step.logs:
+            log.log(line.level, "%s", self._named(shop, line.text))
+
+    def _named(self, shop: str, text: str) -> str:
+        """A log line of one shop's, named when there is more than one."""
+        return text if len(self._backends) == 1 else f"shop {shop}: {text}"
 
     def _shop(self, row: OrderRow) -> tuple[CommerceBackend, RetryPolicy]:
         backend = self._backends.get(row.shop)
@@ -334,8 +466,8 @@ class Sender:
         order = _view(row)
         backend, policy = self._shop(row)
         with self._lock:
-            step = expired(order, self._clock.now(), self._gate, policy)
-            released = 0 if step is None else self._apply(step)
+            step = expired(order, self._clock.now(), self._gate(row.shop), policy)
+            released = 0 if step is None else self._apply(step, row.shop)
         latency = 0.0
         if step is None:
             started = self._clock.monotonic()
@@ -348,12 +480,12 @@ class Sender:
                 # Judged against the gate as it is now: another worker's answer may
                 # have changed it while this request was on the wire.
                 step = next_step(
-                    order, result, self._clock.now(), self._gate, policy, self._jitter()
+                    order, result, self._clock.now(), self._gate(row.shop), policy, self._jitter()
                 )
-                released = self._apply(step)
+                released = self._apply(step, row.shop)
         if isinstance(result, Accepted) and result.price is not None and step.update is not None:
             step = replace(step, update=replace(step.update, price=result.price))
-        self._tell(step, released)
+        self._tell(step, released, row.shop)
         if self._on_send is not None and step.outcome is not None and step.outcome != "expired":
             self._on_send(latency, step.outcome)
 
@@ -362,21 +494,23 @@ class Sender:
         backend, policy = self._shop(row)
         if row.shop_order_id is None:  # cannot happen through Accept; never spin on it
             with self._lock:
-                step = no_shop_id(order, self._clock.now(), self._gate, policy)
-                released = self._apply(step)
+                step = no_shop_id(order, self._clock.now(), self._gate(row.shop), policy)
+                released = self._apply(step, row.shop)
         elif row.cancel_requested:
             cancelled = backend.cancel_order(row.shop_order_id)
             with self._lock:
-                step = after_cancel(order, cancelled, self._clock.now(), self._gate, policy)
-                released = self._apply(step)
+                gate = self._gate(row.shop)
+                step = after_cancel(order, cancelled, self._clock.now(), gate, policy)
+                released = self._apply(step, row.shop)
         else:
             status = backend.get_order(row.shop_order_id)
             with self._lock:
-                step = after_status(order, status, self._clock.now(), self._gate, policy)
-                released = self._apply(step)
+                gate = self._gate(row.shop)
+                step = after_status(order, status, self._clock.now(), gate, policy)
+                released = self._apply(step, row.shop)
         if row.price is not None and step.update is not None:
             step = replace(step, update=replace(step.update, price=row.price))
-        self._tell(step, released)
+        self._tell(step, released, row.shop)
 
     def _record_price(self, key: str, accepted: Accepted) -> None:
         """Keep what the shop said the order costs, for status and later reports.
@@ -391,21 +525,27 @@ class Sender:
                 self._price_store = Store.open(self._state_dir, durable=False)
             self._price_store.record_price(key, accepted.price)
 
-    def _apply(self, step: Step) -> int:
-        """Write the step (the lock is held). Returns how many blocked orders it freed."""
+    def _apply(self, step: Step, shop: str) -> int:
+        """Write the step of an order of ``shop`` (the lock is held). Returns how many
+        of that shop's blocked orders it freed."""
         if self._store is None:
             raise OutboxError("the outbox is not open")
         now = self._clock.now()
         self._store.apply(step.change, now)
-        self._gate = step.gate
-        return self._store.release_blocked(now) if step.release_blocked else 0
+        self._set_gate(shop, step.gate)
+        return self._store.release_blocked(now, shop) if step.release_blocked else 0
 
-    def _tell(self, step: Step, released: int) -> None:
+    def _tell(self, step: Step, released: int, shop: str) -> None:
         for line in step.logs:
-            log.log(line.level, "%s", line.text)
+            log.log(line.level, "%s", self._named(shop, line.text))
         if released:
             log.warning(
-                "the shop accepts our credentials again; retrying %d blocked orders now", released
+                "%s",
+                self._named(
+                    shop,
+                    f"the shop accepts our credentials again; retrying {released} blocked "
+                    "orders now",
+                ),
             )
         if step.update is not None:
             self._report(step.update, force=step.force)
@@ -450,14 +590,30 @@ class _Unconfigured:
     def cancel_order(self, shop_order_id: str) -> CancelResult:
         return Misconfigured(self._reason)
 
+    def probe(self) -> Probe:
+        return Probe(None, self._reason)
+
     def close(self) -> None:
         pass
 
 
+def aggregate(reachable: Iterable[bool | None]) -> bool | None:
+    """All shops as one: False if any is unreachable, None if any is unknown, else True.
+
+    >>> aggregate([True, None]), aggregate([None, False]), aggregate([True, True])
+    (None, False, True)
+    """
+    found = set(reachable)
+    if False in found:
+        return False
+    return None if None in found or not found else True
+
+
 @dataclass(frozen=True)
 class _Job:
-    row: OrderRow
+    row: OrderRow | None
     follow_up: bool  # a status poll or a cancel; otherwise placing the order
+    probe: str | None = None  # a probe of this shop, no order involved
 
 
 def _view(row: OrderRow) -> OrderView:

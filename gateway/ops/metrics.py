@@ -37,6 +37,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from gateway import __version__
+from gateway.core.events import DEFAULT_SHOP
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Snapshot:
     mqtt_reconnects: int = 0
     mqtt_dropped_publishes: int = 0
     shop_reachable: bool | None = None
+    shops_reachable: Mapping[str, bool | None] = field(default_factory=dict)  # per shop
 
 
 class GatewayCollector(Collector):
@@ -144,11 +146,16 @@ class GatewayCollector(Collector):
             "Messages the gateway could not publish (disconnected, or its send queue full)",
             value=s.mqtt_dropped_publishes,
         )
-        # NaN until the first request: "not known yet" must not page anyone as "down".
-        reachable = math.nan if s.shop_reachable is None else float(s.shop_reachable)
-        yield GaugeMetricFamily(
-            "reorder_shop_reachable", "1 when the shop answered the last request", value=reachable
+        # One series per shop. NaN while not known (before its start-up probe; a webhook
+        # until its first order): "not known yet" must not page anyone as "down".
+        reachable = GaugeMetricFamily(
+            "reorder_shop_reachable",
+            "1 when the shop answered the last request or probe, 0 when it did not",
+            labels=["shop"],
         )
+        for shop, known in (s.shops_reachable or {DEFAULT_SHOP: s.shop_reachable}).items():
+            reachable.add_metric([shop], math.nan if known is None else float(known))
+        yield reachable
 
 
 class Metrics:

@@ -44,7 +44,7 @@ from gateway.ops.metrics import (
     ObservabilityServer,
     Snapshot,
 )
-from gateway.ops.status import WRITE_EVERY, Liveness, status_document
+from gateway.ops.status import WRITE_EVERY, Liveness, ShopLiveness, status_document
 from gateway.ops.status import write_status as write_status_file
 from gateway.ops.systemd import Notifier
 from gateway.outbox.views import OutboxSnapshot, StateReader
@@ -248,6 +248,7 @@ class Observability:
             mqtt_reconnects=link.reconnects,
             mqtt_dropped_publishes=link.dropped_publishes,
             shop_reachable=self._sender.shop_reachable,
+            shops_reachable=self._sender.reachability(),
         )
 
     def _outbox(self) -> OutboxSnapshot | None:
@@ -294,6 +295,13 @@ class Observability:
             return
         self.notifier.watchdog()
 
+    def _shops(self) -> dict[str, ShopLiveness]:
+        reachable, refused = self._sender.reachability(), self._sender.refused()
+        return {
+            name: ShopLiveness(shop.location, reachable.get(name), refused.get(name, False))
+            for name, shop in self._config.all_shops.items()
+        }
+
     def write_status(self, *, running: bool) -> None:
         """The status file (and, while running, systemd's status line and the gateway's
         Home Assistant state). Never raises for a file that cannot be written."""
@@ -323,6 +331,7 @@ class Observability:
             clock_now=self._clock.now(),
             clock_scale=self._clock.scale,
             mqtt_problem=None if connected else self._link.problem,
+            shops=self._shops(),
         )
         document = status_document(cfg.gateway.id, outbox, live)
         try:

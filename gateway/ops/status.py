@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -57,6 +57,18 @@ class Liveness:
     clock_now: float | None = None
     clock_scale: float = 1.0
     mqtt_problem: str | None = None  # why the latest attempt to connect failed
+    # Per configured shop: its location, whether it answers (None: not known yet) and
+    # whether it refused our credentials. ``shop_reachable`` is all of them as one.
+    shops: Mapping[str, ShopLiveness] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ShopLiveness:
+    """One configured shop as the sender sees it."""
+
+    url: str
+    reachable: bool | None
+    refused: bool = False
 
 
 FROM_DATABASE = "state database"
@@ -117,6 +129,10 @@ def status_document(
             "url": live.shop_url,
             "reachable": live.shop_reachable,
             "last_send_seconds": live.last_send_seconds,
+            "shops": {
+                name: {"url": s.url, "reachable": s.reachable, "refused": s.refused}
+                for name, s in live.shops.items()
+            },
         },
         "metrics": live.metrics_url if live.running else None,
         "clock": {
@@ -255,8 +271,7 @@ def render_status(doc: Mapping[str, Any], now: float) -> str:
         f"  broker   {mqtt.get('url')}  "
         + _yes_no(mqtt.get("connected"), "connected", "NOT connected")
         + (f": {mqtt['problem']}" if mqtt.get("problem") else ""),
-        f"  shop     {shop.get('url')}  "
-        + _yes_no(shop.get("reachable"), "reachable", "UNREACHABLE"),
+        *_shop_lines(shop),
         _queue_line(doc.get("queue", {})),
     ]
     if doc.get("metrics"):
@@ -267,6 +282,22 @@ def render_status(doc: Mapping[str, Any], now: float) -> str:
     lines.append("last events:" if events else "last events: none since the start")
     lines += [f"  {e.get('at')}  {e.get('text')}" for e in events]
     return "\n".join(lines)
+
+
+def _shop_lines(shop: Mapping[str, Any]) -> list[str]:
+    """One line for the one shop, or one per shop (older status files: the aggregate)."""
+    shops = shop.get("shops") or {}
+    if len(shops) <= 1 and not any(s.get("refused") for s in shops.values()):
+        return [
+            f"  shop     {shop.get('url')}  "
+            + _yes_no(shop.get("reachable"), "reachable", "UNREACHABLE")
+        ]
+    return [
+        f"  shop     {name}  {s.get('url')}  "
+        + _yes_no(s.get("reachable"), "reachable", "UNREACHABLE")
+        + (" but REFUSES our credentials" if s.get("refused") else "")
+        for name, s in shops.items()
+    ]
 
 
 def _offline_lines(doc: Mapping[str, Any], now: float) -> list[str]:

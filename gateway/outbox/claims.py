@@ -28,20 +28,25 @@ from gateway.outbox.views import COLUMNS, OrderRow, OrderViews, order_row
 class SenderClaims(OrderViews):
     """Claims and progress, written by the sender's own connection."""
 
-    def claim_next(self, now: float, exclude: Collection[str] = ()) -> OrderRow | None:
+    def claim_next(
+        self, now: float, exclude: Collection[str] = (), skip_shops: Collection[str] = ()
+    ) -> OrderRow | None:
         """Take the oldest due order to send: it moves to ``sending``, attempts + 1.
+
+        ``skip_shops``: shops not to take an order for now (their gate is closed, or
+        they have as many requests on the wire as they may): the others go on.
 
         A row found in ``sending`` and not in ``exclude`` (the keys this sender has on
         the wire) was left by a crash mid-request: it is due at once and goes out again
         with the same key and intent.
         """
-        busy = tuple(exclude)
+        busy, skipped = tuple(exclude), tuple(skip_shops)
         with self._tx() as c:
             found = c.execute(
-                f"SELECT {COLUMNS} FROM orders WHERE (state = ? "  # noqa: S608
-                f"AND key NOT IN {marks(busy)}) "
-                "OR (state IN (?, ?) AND next_attempt_at <= ?) ORDER BY seq LIMIT 1",
-                (OrderState.SENDING, *busy, OrderState.QUEUED, OrderState.BLOCKED, now),
+                f"SELECT {COLUMNS} FROM orders WHERE shop NOT IN {marks(skipped)} "  # noqa: S608
+                f"AND ((state = ? AND key NOT IN {marks(busy)}) "
+                "OR (state IN (?, ?) AND next_attempt_at <= ?)) ORDER BY seq LIMIT 1",
+                (*skipped, OrderState.SENDING, *busy, OrderState.QUEUED, OrderState.BLOCKED, now),
             ).fetchone()
             if found is None:
                 return None
@@ -195,11 +200,14 @@ class SenderClaims(OrderViews):
                 (next_attempt_at, error, key),
             )
 
-    def release_blocked(self, now: float) -> int:
-        """Credentials work again: every blocked order is due now. Returns how many."""
+    def release_blocked(self, now: float, shop: str | None = None) -> int:
+        """Credentials work again: every blocked order (of ``shop``, if given) is due
+        now. Returns how many."""
+        where, args = ("", ()) if shop is None else (" AND shop = ?", (shop,))
         with self._tx() as c:
             cursor = c.execute(
-                "UPDATE orders SET next_attempt_at = ? WHERE state = ? AND next_attempt_at > ?",
-                (now, OrderState.BLOCKED, now),
+                "UPDATE orders SET next_attempt_at = ? WHERE state = ? "  # noqa: S608
+                f"AND next_attempt_at > ?{where}",
+                (now, OrderState.BLOCKED, now, *args),
             )
         return int(cursor.rowcount)

@@ -168,6 +168,15 @@ class OrderViews(Connection):
         )
         return None if found[0][0] is None else float(found[0][0])
 
+    def next_wakeups(self) -> dict[str, float]:
+        """Per shop, the earliest time the sender has something to do for it."""
+        found = self._query(
+            "SELECT shop, min(next_attempt_at) FROM orders "  # noqa: S608  (placeholders only)
+            f"WHERE state IN {marks(FOLLOWED)} AND next_attempt_at IS NOT NULL GROUP BY shop",
+            FOLLOWED,
+        )
+        return {str(row[0]): float(row[1]) for row in found if row[1] is not None}
+
     def is_seen(self, dedupe_key: str) -> bool:
         found = self._query("SELECT 1 FROM seen_events WHERE dedupe_key = ?", (dedupe_key,))
         return bool(found)

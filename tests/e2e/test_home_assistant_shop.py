@@ -1,6 +1,6 @@
 """Issue 12: the gateway as a process putting presses on a real Home Assistant's
-shopping list (2024.3.3, tests/support/homeassistant.py) through the kill -9 loop —
-counted on the list: exactly one marked item per press.
+shopping list (2024.3.3, tests/support/homeassistant.py) through the kill -9 loop,
+lost answers and an outage — counted on the list: exactly one marked item per press.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import time
 import pytest
 import yaml
 
+from gateway.ops.status import read_status
 from tests.e2e.conftest import MakeGateway, MakeShop, outbox_depth, outbox_states
 from tests.e2e.test_kill_loop import press_under_kills
 from tests.support.answer_dropper import AnswerDropper
 from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess, press_payload
 from tests.support.homeassistant import HomeAssistant
+from tests.support.proxy import TcpProxy
 from tests.support.publisher import Publisher, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -124,4 +126,53 @@ def test_every_first_answer_lost_still_one_item_per_press(
     names = gateway_items(home_assistant)
     assert proxy.dropped == len(ids), proxy.dropped
     assert len(names) == len(set(names)) == len(ids), names
+    assert "Traceback" not in gw.log_text(), gw.tail()
+
+
+def family_reachable(gw: GatewayProcess) -> object:
+    """What the running gateway's status file says of the shopping list's reachability."""
+    status = read_status(gw.state_dir) or {}
+    return status.get("shop", {}).get("shops", {}).get("family", {}).get("reachable", "no file")
+
+
+def test_presses_while_home_assistant_is_unreachable_are_added_once_when_it_is_back(
+    broker: Broker, make_shop: MakeShop, make_gateway: MakeGateway, home_assistant: HomeAssistant
+) -> None:
+    """The line to Home Assistant is cut (the shared instance keeps running): presses
+    wait in the outbox, none reaches the list; back again, one item per press."""
+    home_assistant.clear_shopping_list()
+    port = int(home_assistant.url.rsplit(":", 1)[1])
+    with TcpProxy(("127.0.0.1", port)) as line:
+        gw = make_gateway(shop=make_shop())
+        use_home_assistant(gw, home_assistant, url=f"http://127.0.0.1:{line.port}")
+        gw.start().wait_ready()
+        # The start-up probe (GET /api/) tells before any press.
+        wait_until(lambda: family_reachable(gw) is True, 15.0, "the list known reachable")
+        line.set_mode("refuse")
+        ids = [f"ha-outage-{i}" for i in range(4)]
+        with Publisher(broker.url, client_id="ha-outage-button", persistent=True) as button:
+            for seq, event_id in enumerate(ids):
+                button.publish(gw.button_topic, press_payload(event_id, seq), qos=1)
+        wait_until(lambda: outbox_depth(gw) == len(ids), 15.0, "every press in the outbox")
+        wait_until(lambda: family_reachable(gw) is False, 15.0, "the outage in the status")
+        assert gateway_items(home_assistant) == []
+        assert outbox_states(gw) == {"queued": len(ids)}, outbox_states(gw)
+
+        line.set_mode("pass")
+        try:
+            wait_until(
+                lambda: len(gateway_items(home_assistant)) >= len(ids) and outbox_depth(gw) == 0,
+                30.0,
+                "every press on the list and the outbox drained",
+            )
+        except AssertionError:
+            raise AssertionError(
+                f"{len(gateway_items(home_assistant))} items for {len(ids)} presses; outbox "
+                f"{outbox_states(gw)}; gateway log tail:\n{gw.tail()}"
+            ) from None
+        time.sleep(0.5)  # a late duplicate would show up now
+        names = gateway_items(home_assistant)
+        assert len(names) == len(set(names)) == len(ids), names
+        wait_until(lambda: family_reachable(gw) is True, 15.0, "reachable again in the status")
+    assert "the shop is unreachable" in gw.log_text(), gw.tail()
     assert "Traceback" not in gw.log_text(), gw.tail()

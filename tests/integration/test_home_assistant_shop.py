@@ -238,3 +238,23 @@ def test_an_html_page_is_unclear_and_a_proxy_error_retried() -> None:
     finally:
         html.close()
         busy.close()
+
+
+def test_the_probe_reads_the_api_root_and_tells_a_refused_token(
+    home_assistant: HomeAssistant,
+) -> None:
+    good, bad = backend(home_assistant), backend(home_assistant, token="not-a-token")
+    down = HomeAssistantCommerce(
+        HomeAssistantShopSection(adapter="home_assistant", url="http://127.0.0.1:9", token="t"),
+        setting="shops.family",
+    )
+    try:
+        found, refused, gone = good.probe(), bad.probe(), down.probe()
+    finally:
+        good.close()
+        bad.close()
+        down.close()
+    assert (found.reachable, found.refused) == (True, False), found
+    assert (refused.reachable, refused.refused) == (True, True), refused
+    assert "401" in refused.reason and "not-a-token" not in refused.reason
+    assert gone.reachable is False, gone

@@ -127,7 +127,7 @@ def test_metrics_health_and_status(
     assert value(s, "reorder_queue_depth") == 0.0
     assert value(s, "reorder_oldest_queued_age_seconds") == 0.0
     assert value(s, "reorder_mqtt_connected") == 1.0
-    assert value(s, "reorder_shop_reachable") == 1.0
+    assert value(s, "reorder_shop_reachable", shop="default") == 1.0
     assert value(s, "reorder_send_seconds_count", outcome="accepted") == 1.0
     assert len(shop.orders()) == 1
 

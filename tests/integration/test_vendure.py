@@ -200,3 +200,16 @@ def test_an_outage_is_retried_then_ordered_once(vendure: VendureServer) -> None:
     finally:
         backend.close()
     assert state_of(vendure, order.key) == ["PaymentSettled"]
+
+
+def test_the_probe_asks_the_admin_api_without_logging_in(vendure: VendureServer) -> None:
+    # Wrong credentials: the probe needs none, so it still finds Vendure there.
+    backend = VendureCommerce(vendure.section(admin_password="not-the-password"))
+    down = VendureCommerce(vendure.section(admin_api_url="http://127.0.0.1:9/admin-api"))
+    try:
+        found, gone = backend.probe(), down.probe()
+    finally:
+        backend.close()
+        down.close()
+    assert (found.reachable, found.refused) == (True, False), found
+    assert gone.reachable is False, gone

@@ -15,6 +15,7 @@ from gateway.core.results import (
     Blocked,
     Cancelled,
     Misconfigured,
+    Probe,
     Rejected,
     Retry,
     Status,
@@ -32,6 +33,7 @@ from gateway.core.retry import (
     RetryPolicy,
     SetStatus,
     after_cancel,
+    after_probe,
     after_status,
     backoff_seconds,
     expired,
@@ -265,3 +267,36 @@ def test_any_answer_between_lost_ones_starts_the_count_again() -> None:
     gate = next_step(order(), Accepted("ord_2"), T, gate, POLICY, 0.5).gate
     assert gate.lost_in_row == 0
     assert next_step(order(), lost, T, gate, POLICY, 0.5).gate.is_open(T)
+
+
+def test_a_probe_with_no_answer_closes_the_gate_until_the_next_probe_and_says_so_once() -> None:
+    first = after_probe(Gate(), Probe(False, "connection refused"), T, POLICY)
+    assert first.gate.reachable is False and first.gate.closed_until == T + 5.0
+    assert [line.level for line in first.logs] == [logging.WARNING]
+    again = after_probe(first.gate, Probe(False, "connection refused"), T + 5, POLICY)
+    assert again.logs == () and again.gate.closed_until == T + 10.0
+
+
+def test_a_probe_answered_opens_the_gate_and_a_refusal_is_kept_for_status() -> None:
+    down = after_probe(Gate(), Probe(False, "down"), T, POLICY).gate
+    back = after_probe(down, Probe(True), T + 5, POLICY)
+    assert back.gate.reachable is True and back.gate.is_open(T + 5) and not back.gate.refused
+    assert [line.text for line in back.logs] == ["the shop answers again"]
+    refused = after_probe(Gate(), Probe(True, "HTTP 401", refused=True), T, POLICY)
+    assert refused.gate.reachable is True and refused.gate.refused
+    assert refused.gate.maybe_blocked
+    assert [line.level for line in refused.logs] == [logging.ERROR]
+    # The first order the shop accepts clears the refusal.
+    accepted = next_step(order(), Accepted("ord_1"), T, refused.gate, POLICY, 0.5)
+    assert not accepted.gate.refused and accepted.release_blocked
+
+
+def test_a_backend_with_no_probe_leaves_the_shop_unknown() -> None:
+    assert after_probe(Gate(), Probe(None, "webhook"), T, POLICY).gate == Gate()
+
+
+def test_a_refused_order_marks_the_gate_refused_and_a_redirect_does_not() -> None:
+    blocked = next_step(order(), Blocked("HTTP 403"), T, Gate(), POLICY, 0.5)
+    assert blocked.gate.refused
+    redirected = next_step(order(), Misconfigured("HTTP 301"), T, Gate(), POLICY, 0.5)
+    assert not redirected.gate.refused

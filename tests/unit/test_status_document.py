@@ -14,6 +14,7 @@ from gateway.ops.status import (
     STATUS_FILE,
     Liveness,
     OutboxSnapshot,
+    ShopLiveness,
     clock_now,
     read_status,
     render_status,
@@ -69,6 +70,26 @@ def test_a_running_gateway_renders_connections_queue_orders_and_events() -> None
         "  last error: shop unreachable",
         "last events:",
         "  2026-03-02T08:14:03.000Z  laundry: ordered",
+    ]
+
+
+def test_each_shop_shows_its_own_reachability_and_a_refused_token() -> None:
+    shops = {
+        "family": ShopLiveness("http://ha.lan:8123", True, refused=True),
+        "shop": ShopLiveness("https://shop.example/api/v1", False),
+        "n8n": ShopLiveness("https://n8n.lan/webhook/x", None),
+    }
+    doc = status_document("kitchen", OUTBOX, dataclasses.replace(live(), shops=shops))
+    assert doc["shop"]["shops"]["family"] == {
+        "url": "http://ha.lan:8123",
+        "reachable": True,
+        "refused": True,
+    }
+    lines = render_status(doc, now=101.0).splitlines()
+    assert lines[2:5] == [
+        "  shop     family  http://ha.lan:8123  reachable but REFUSES our credentials",
+        "  shop     shop  https://shop.example/api/v1  UNREACHABLE",
+        "  shop     n8n  https://n8n.lan/webhook/x  unknown yet",
     ]
 
 
