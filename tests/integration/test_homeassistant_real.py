@@ -109,6 +109,10 @@ def test_entities_appear_with_states_and_no_schema_warnings(
         broker_link = _found(ha, "binary_sensor", "broker connection", gid)
         ha.wait_state(order, lambda s: s["state"] == "none")
         ha.wait_state(broker_link, lambda s: s["state"] == "on")
+        # The shop was probed at the start: known before anything was ordered.
+        shop_link = _found(ha, "binary_sensor", "shop connection", gid)
+        ha.wait_state(shop_link, lambda s: s["state"] == "on")
+        assert shop.orders() == []
         # Never "off" while connected, not even for the first announce.
         told = [json.loads(m.payload) for m in wire.messages() if m.payload]
         assert told and all(t["broker"] == "ON" for t in told), told
