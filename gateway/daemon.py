@@ -112,12 +112,17 @@ class Gateway:
         new, old = fresh.config, self.parts.config
         if new.gateway != old.gateway or new.mqtt != old.mqtt or new.all_shops != old.all_shops:
             log.warning("gateway, mqtt and commerce/shops changes take effect after a restart")
+        if new.web != old.web:
+            # The page itself follows the reload (products, buttons, sensors); its
+            # address, port and certificate are bound at start.
+            log.warning("web: changes take effect after a restart")
         merged = new.model_copy(
             update={
                 "gateway": old.gateway,
                 "mqtt": old.mqtt,
                 "commerce": old.commerce,
                 "shops": old.shops,
+                "web": old.web,
             }
         )
         try:

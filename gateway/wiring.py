@@ -403,6 +403,7 @@ def reconfigure(parts: Parts, config: Config) -> None:
     parts.bridge.reconfigure(config)
     parts.phones.reconfigure(product_facts(config.products))
     parts.bridge.on_state(parts.core.state)
+    parts.web.reconfigure(config)
     parts.config, parts.router, parts.rules = config, router, rules
     parts.requests.ask(parts.requests.announce)
     parts.gpio.reconfigure(config.buttons)

@@ -406,6 +406,9 @@ class NoWebServer:
     def stop(self) -> None:
         pass
 
+    def reconfigure(self, config: Config) -> None:
+        pass
+
 
 class WebServer:
     """The page's server thread. Binds when made (a taken port fails the build).
@@ -417,6 +420,7 @@ class WebServer:
     url: str | None
 
     def __init__(self, page: WebPage, config: Config) -> None:
+        self._page = page
         self._live = page.live
         web = config.web
         assert web is not None
@@ -434,6 +438,12 @@ class WebServer:
 
     def start(self) -> None:
         self._thread.start()
+
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded config's products, buttons and sensors (the page reads its
+        ``config`` per request; a swap of the reference is atomic). Its ``web:``
+        section stays the running one: address and certificate are bound at start."""
+        self._page.config = config
 
     def stop(self) -> None:
         self._live.close()  # ends the open /events streams

@@ -3,7 +3,10 @@ spoken to over HTTP as a browser without JavaScript does (forms, cookies, redire
 
 from __future__ import annotations
 
+import json
 import re
+import signal
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import pytest
 
 from gateway.web.auth import write_password_file
 from tests.e2e.conftest import MakeGateway, MakeShop, assert_exactly_once
+from tests.support.broker import TestCA
 from tests.support.gateway import GatewayProcess, press_payload
 from tests.support.ports import free_port, wait_for_port
 from tests.support.publisher import Publisher, wait_until
@@ -137,3 +141,42 @@ def test_a_dead_letter_is_retried_from_the_health_page_through_the_core(
         wait_until(lambda: shop.stats()["post_attempts"] > posts, 10.0, "sent again")
         assert shop.orders() == []
         assert "Traceback" not in gw.log_text()
+
+
+def test_over_https_the_live_stream_tells_a_press_and_a_reload_shows_a_new_product(
+    make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path
+) -> None:
+    """The page over HTTPS with its own certificate: a Secure cookie, the live stream
+    through TLS; and after a reload (SIGHUP) the page shows the new config's products."""
+    ca = TestCA(tmp_path / "ca")
+    cert = ca.issue("web", "IP:127.0.0.1")
+    shop = make_shop()
+    port = free_port()
+    password_file = tmp_path / "web-password"
+    write_password_file(password_file, PASSWORD)
+    web = {"port": port, "password_file": str(password_file), "certificate": str(cert.cert),
+           "private_key": str(cert.key)}  # fmt: skip
+    gw = make_gateway({"products": {"detergent": {"sku": "TIDE-PODS-42"}}, "web": web}, shop=shop)
+    gw.start().wait_ready()
+    wait_for_port(port)
+    trust = ssl.create_default_context(cafile=str(ca.cert))
+    with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=trust, timeout=10) as c:
+        answer = c.post("/login", data={"password": PASSWORD})
+        assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
+        with c.stream("GET", "/events") as stream, Publisher(gw.broker_url) as button:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            button.publish(gw.button_topic, press_payload("s1", 1))
+            for line in stream.iter_lines():
+                if line.startswith("data:") and '"outcome":"ordered"' in line:
+                    break
+        assert_exactly_once(shop, gw, ["s1"], timeout=20.0)
+        assert "<h2>tea</h2>" not in c.get("/").text
+        gw.config["products"]["tea"] = {"sku": "TEA-EARL-GREY"}
+        gw.config_path.write_text(json.dumps(gw.config))
+        assert gw.proc is not None
+        gw.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in gw.log_text(), 10.0, "reloaded")
+        assert "<h2>tea</h2>" in c.get("/").text
+    # Without the CA the page's certificate is refused: TLS is real, not optional.
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"https://127.0.0.1:{port}/login", timeout=5)
