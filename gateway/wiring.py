@@ -56,6 +56,7 @@ from gateway.outputs.notify import Notifier as PhoneNotifier
 from gateway.outputs.notify import make_notifications, product_facts
 from gateway.outputs.reports import DecisionTeller
 from gateway.outputs.topics import GatewayTopics
+from gateway.web.journal import DecisionJournal
 from gateway.web.live import LiveFeed
 from gateway.web.server import NoWebServer, WebPage, WebServer
 
@@ -274,7 +275,7 @@ def build(config: Config, options: BuildOptions) -> Parts:
             link.publish(topic, payload, qos=1)
 
         # Only with the page on: without a reader, changes would be broadcast to nobody.
-        live = LiveFeed() if config.web is not None else None
+        live = LiveFeed(journal=DecisionJournal(state_dir)) if config.web is not None else None
         if live is not None:
             metrics.registry.register(live.collector())
         outputs = GatewayOutputs(

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gateway.core.events import Report
+from gateway.core.events import Outcome, Report
 from gateway.outputs.reports import describe
+from gateway.web.journal import Decision, DecisionJournal
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +35,6 @@ QUEUE_SIZE = 32  # changes a client may be behind before its changes are dropped
 MAX_CLIENTS = 16  # each stream holds a server thread: a household needs a few
 RECENT_DECISIONS = 200
 CLOSED = ""  # put on every client queue when the server stops
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One decision as the page shows it: when, which device, what, and why."""
-
-    at: float
-    device: str
-    outcome: str
-    product: str | None
-    text: str
 
 
 @dataclass(frozen=True)
@@ -62,14 +52,26 @@ class LiveFeed:
     ([], {})
     """
 
-    def __init__(self, queue_size: int = QUEUE_SIZE, max_clients: int = MAX_CLIENTS) -> None:
+    def __init__(
+        self,
+        queue_size: int = QUEUE_SIZE,
+        max_clients: int = MAX_CLIENTS,
+        journal: DecisionJournal | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._queue_size = queue_size
         self._max_clients = max_clients
         self._clients: list[queue.Queue[str]] = []
         self._recent: deque[Decision] = deque(maxlen=RECENT_DECISIONS)
         self._devices: dict[str, DeviceSeen] = {}
+        self._journal = journal
         self.dropped = 0
+        if journal is not None:
+            # The list and each device's last decision as they were before the start.
+            for decision in journal.load(RECENT_DECISIONS):
+                self._recent.append(decision)
+                if _answers_a_message(decision):
+                    self._devices[decision.device] = DeviceSeen(decision.at, decision)
 
     # ------------------------------------------------------------------ feeding
 
@@ -81,6 +83,8 @@ class LiveFeed:
             product=report.product,
             text=describe(report),
         )
+        if self._journal is not None:
+            self._journal.append(decision)
         with self._lock:
             self._recent.append(decision)
             if report.outcome.answers_a_message:
@@ -149,6 +153,9 @@ class LiveFeed:
         with self._lock:
             return list(reversed(self._recent))
 
+    def journal_failures(self) -> int:
+        return 0 if self._journal is None else self._journal.failed
+
     def devices(self) -> dict[str, DeviceSeen]:
         with self._lock:
             return dict(self._devices)
@@ -167,3 +174,15 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily(
             "reorder_web_live_clients", "Open /events streams", value=float(self.feed.clients())
         )
+        yield CounterMetricFamily(
+            "reorder_web_decisions_not_kept",
+            "Decisions the page could not write to decisions.jsonl (disk full, permissions)",
+            value=float(self.feed.journal_failures()),
+        )
+
+
+def _answers_a_message(decision: Decision) -> bool:
+    try:
+        return Outcome(decision.outcome).answers_a_message
+    except ValueError:  # an outcome of a later release, read back after a downgrade
+        return False

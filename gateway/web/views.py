@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from gateway.clock import rfc3339
 from gateway.config.models import Config
 from gateway.outbox.views import OrderRow
-from gateway.web.live import Decision, DeviceSeen
+from gateway.web.journal import Decision
+from gateway.web.live import DeviceSeen
 
 DAY = 86400.0
 

@@ -12,6 +12,7 @@ from gateway.config.models import Config
 from gateway.core.events import OrderState, Outcome, Price, Report, Rule
 from gateway.outbox.views import OrderRow
 from gateway.web import views
+from gateway.web.journal import Decision, DecisionJournal
 from gateway.web.live import CLOSED, RECENT_DECISIONS, LiveFeed
 
 LEDS_MD = Path(__file__).resolve().parents[2] / "docs" / "leds.md"
@@ -101,3 +102,38 @@ def test_spending_counts_this_months_bought_orders_and_shows_the_caps() -> None:
     assert "1 order(s) whose price" in shown
     assert "<td>orders, all products</td><td>4</td><td>4</td>" in shown
     assert "<td>soap quantity</td><td>8</td><td>6</td>" in shown
+
+
+def test_decisions_are_kept_across_a_restart_and_a_torn_line_is_skipped(tmp_path: Path) -> None:
+    feed = LiveFeed(journal=DecisionJournal(tmp_path))
+    feed.note_report(Report(Outcome.ORDERED, "hall", 10.0, product="tea", order_key="rg1_k"))
+    feed.note_report(
+        Report(Outcome.ORDER_STATUS, "hall", 11.0, order_key="rg1_k", state=OrderState.ACCEPTED)
+    )
+    journal_file = tmp_path / "decisions.jsonl"
+    assert oct(journal_file.stat().st_mode & 0o777) == "0o600"
+    with journal_file.open("a") as out:
+        out.write('{"at": 12.0, "device": "ha')  # a power cut in the middle of a line
+    journal = DecisionJournal(tmp_path)
+    again = LiveFeed(journal=journal)
+    assert [d.outcome for d in again.recent()] == ["order_status", "ordered"]
+    assert journal.skipped == 1
+    seen = again.devices()["hall"]  # the decision about its message, not the order's news
+    assert seen.last_decision is not None and seen.last_decision.outcome == "ordered"
+    # The next decision starts a line of its own, after the torn one.
+    again.note_report(Report(Outcome.ABSORBED, "hall", 13.0, product="tea"))
+    assert [d.outcome for d in DecisionJournal(tmp_path).load(10)][-1] == "absorbed"
+
+
+def test_the_journal_is_bounded_and_a_disk_error_is_counted_not_raised(tmp_path: Path) -> None:
+    journal = DecisionJournal(tmp_path, max_bytes=300)
+    for n in range(20):
+        journal.append(Decision(float(n), "hall", "absorbed", "tea", f"hall: absorbed {n}"))
+    assert (tmp_path / "decisions.1.jsonl").exists()
+    assert (tmp_path / "decisions.jsonl").stat().st_size <= 300
+    kept = journal.load(100)
+    assert kept[-1].text == "hall: absorbed 19" and len(kept) < 20
+    assert [d.at for d in kept] == sorted(d.at for d in kept)
+    gone = DecisionJournal(tmp_path / "no-such-dir")
+    gone.append(Decision(1.0, "hall", "ordered", "tea", "hall: ordered"))
+    assert gone.failed == 1

@@ -177,6 +177,14 @@ def test_over_https_the_live_stream_tells_a_press_and_a_reload_shows_a_new_produ
         gw.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: "configuration reloaded" in gw.log_text(), 10.0, "reloaded")
         assert "<h2>tea</h2>" in c.get("/").text
+    # After a restart, History still lists the decisions from before it.
+    code, _ = gw.terminate()
+    assert code == 0
+    gw.start().wait_ready()
+    wait_for_port(port)
+    with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=trust, timeout=10) as c:
+        assert c.post("/login", data={"password": PASSWORD}).status_code == 303
+        assert "event s1" in c.get("/history").text
     # Without the CA the page's certificate is refused: TLS is real, not optional.
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(f"https://127.0.0.1:{port}/login", timeout=5)
