@@ -48,6 +48,39 @@ class DeviceReading:
 
 Parsed = DeviceAction | DeviceReading
 
+LinkUnit = Literal["LQI", "dBm"]
+
+
+@dataclass(frozen=True)
+class Vitals:
+    """What a device said of its battery and its radio link (each may be unknown)."""
+
+    battery: float | None = None  # percent, 0..100
+    voltage: float | None = None  # volts
+    link: float | None = None
+    link_unit: LinkUnit | None = None
+
+    def describe(self) -> str:
+        """One line for the Devices page, e.g. ``battery 87 % (2.9 V) · link LQI 120``."""
+        parts: list[str] = []
+        if self.battery is not None:
+            battery = f"battery {self.battery:g} %"
+            if self.voltage is not None:
+                battery += f" ({self.voltage:g} V)"
+            parts.append(battery)
+        elif self.voltage is not None:
+            parts.append(f"battery {self.voltage:g} V")
+        if self.link is not None:
+            parts.append(
+                f"link LQI {self.link:g}" if self.link_unit == "LQI" else f"link {self.link:g} dBm"
+            )
+        return " · ".join(parts)
+
+
+# (topic, payload) -> what the message says of the battery and link, or None;
+# never raises (see devices.vitals).
+VitalsReader = Callable[[str, bytes], Vitals | None]
+
 
 @dataclass(frozen=True)
 class Message:
@@ -234,6 +267,8 @@ class Profile:
     subtopics: tuple[str, ...] = ()
     # Options this profile requires, for the config check (e.g. ("value_path",)).
     required_options: tuple[str, ...] = ()
+    # Battery and link where the family's messages carry them (devices.vitals).
+    vitals: VitalsReader | None = None
 
     def action(self, action: ButtonAction, event_id: str | None = None) -> DeviceAction:
         """A press or hold in this family's own word, ready for ``encode``."""

@@ -63,6 +63,7 @@ from devices.base import (
     Profile,
     ProfileOptions,
 )
+from devices.vitals import read_shelly
 
 # A notification with more events than this is not from a Shelly; capping it
 # keeps one message from turning into a flood of presses.
@@ -197,6 +198,7 @@ PROFILE = Profile(
     has_event_ids=False,
     parse=parse,
     encode=encode,
+    vitals=read_shelly,
     words=ActionWords(press="S", hold="L"),
     examples=(
         Example(

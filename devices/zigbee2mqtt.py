@@ -59,6 +59,7 @@ from devices.base import (
     Profile,
     ProfileOptions,
 )
+from devices.vitals import read_zigbee2mqtt
 from devices.z2m_models import get_model
 
 ACTION_SUBTOPIC = "action"
@@ -155,6 +156,7 @@ PROFILE = Profile(
     has_event_ids=False,
     parse=parse,
     encode=encode,
+    vitals=read_zigbee2mqtt,
     words=ActionWords(press="single", hold="hold"),
     subtopics=(ACTION_SUBTOPIC,),
     examples=(

@@ -554,6 +554,10 @@ class GatewayOutputs:
                 self._bridge.on_reading(reading.device, reading.value, self._clock.now())
                 if self._live is not None:
                     self._live.note_reading(reading.device, self._clock.now())
+        if self._live is not None:
+            for told in decided.vitals:
+                with _guarded("telling the web page a battery or link"):
+                    self._live.note_vitals(told.device, told.vitals, self._clock.now())
         for request in decided.sim_gpio:
             with _guarded("driving a mock GPIO pin"):
                 try:

@@ -56,7 +56,7 @@ from gateway.core.events import (
 )
 from gateway.core.rules import Rules
 from gateway.inputs.messages import InboundMessage
-from gateway.inputs.routing import Ignored, Routed, Router, SimGpio
+from gateway.inputs.routing import DeviceVitals, Ignored, Routed, Router, SimGpio
 from gateway.outbox.store import OutboxError, Store
 from gateway.outputs.reports import RateLimitedLog
 
@@ -114,6 +114,7 @@ class Decided:
     feedback: tuple[Feedback, ...] = ()
     readings: tuple[SensorReading, ...] = ()
     sim_gpio: tuple[SimGpio, ...] = ()
+    vitals: tuple[DeviceVitals, ...] = ()
     state: State = field(default_factory=State)
     wake_sender: bool = False
 
@@ -409,6 +410,7 @@ class Core:
         feedback: list[Feedback] = []
         readings: list[SensorReading] = []
         sim_gpio: list[SimGpio] = []
+        vitals: list[DeviceVitals] = []
         pending_seen: set[str] = set()
         cancels: dict[str, CancelOrder] = {}
         requeued = False
@@ -453,6 +455,8 @@ class Core:
                 for routed in self._route(item):
                     if isinstance(routed, SimGpio):
                         sim_gpio.append(routed)
+                    elif isinstance(routed, DeviceVitals):
+                        vitals.append(routed)
                     elif isinstance(routed, Ignored):
                         reports.append(
                             Report(Outcome.IGNORED, routed.device, now, detail=routed.detail)
@@ -491,6 +495,7 @@ class Core:
                 feedback=tuple(feedback),
                 readings=tuple(readings),
                 sim_gpio=tuple(sim_gpio),
+                vitals=tuple(vitals),
                 state=state,
                 wake_sender=requeued or (result is not None and result.wake_sender),
             )

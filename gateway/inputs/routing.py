@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from devices import DeviceAction, DeviceReading, ParseError, Profile, ProfileOptions, get_profile
 from devices._payload import as_event_id, decode_object
+from devices.base import Vitals
 from gateway.config.models import Config
 from gateway.core.events import ButtonEvent, ConfirmProduct, Event, InvalidInput, SensorReading
 from gateway.outputs.topics import GatewayTopics
@@ -57,7 +58,15 @@ class Ignored:
     detail: str
 
 
-Routed = Event | SimGpio | Ignored
+@dataclass(frozen=True)
+class DeviceVitals:
+    """What a device's message said of its battery and link (for the Devices page)."""
+
+    device: str
+    vitals: Vitals
+
+
+Routed = Event | SimGpio | Ignored | DeviceVitals
 
 
 class Router:
@@ -115,11 +124,16 @@ class Router:
                 return [Ignored(CONFIRM_VIA, f"retained confirm for {route.device}: not a yes")]
             return [ConfirmProduct(route.device, via=CONFIRM_VIA)]
         assert route.profile is not None
+        out: list[Routed] = []
+        vitals = route.profile.vitals(topic, payload) if route.profile.vitals else None
+        if vitals is not None:
+            # Told whatever the message means otherwise: a battery report with no
+            # press in it is still news of the device.
+            out.append(DeviceVitals(route.device, vitals))
         try:
             parsed = route.profile.parse(topic, payload, route.options)
         except ParseError as exc:
-            return [InvalidInput(route.device, topic, f"{route.profile.name}: {exc}")]
-        out: list[Routed] = []
+            return [*out, InvalidInput(route.device, topic, f"{route.profile.name}: {exc}")]
         for item in parsed:
             if route.kind == "sensor":
                 if not isinstance(item, DeviceReading):

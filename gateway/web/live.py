@@ -20,11 +20,12 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from devices.base import Vitals
 from gateway.core.events import Outcome, Report
 from gateway.outputs.reports import describe
 from gateway.web.journal import Decision, DecisionJournal
@@ -39,10 +40,14 @@ CLOSED = ""  # put on every client queue when the server stops
 
 @dataclass(frozen=True)
 class DeviceSeen:
-    """The last message from one button or sensor, and the last decision about it."""
+    """The last message from one button or sensor, the last decision about it, and its
+    battery and link as its last message that carried them said (kept in memory only:
+    a device repeats them with its next report)."""
 
     last_message_at: float
     last_decision: Decision | None
+    vitals: Vitals | None = None
+    vitals_at: float | None = None
 
 
 class LiveFeed:
@@ -90,14 +95,28 @@ class LiveFeed:
             if report.outcome.answers_a_message:
                 # An order's later states are the shop's word, not a message from the
                 # device: they are on Now and History, and leave its last decision alone.
-                self._devices[report.device] = DeviceSeen(report.at, decision)
+                seen = self._devices.get(report.device)
+                self._devices[report.device] = (
+                    DeviceSeen(report.at, decision)
+                    if seen is None
+                    else replace(seen, last_message_at=report.at, last_decision=decision)
+                )
         self._broadcast({"kind": "decision", "device": report.device, "outcome": decision.outcome})
 
     def note_reading(self, device: str, at: float) -> None:
         with self._lock:
             seen = self._devices.get(device)
-            self._devices[device] = DeviceSeen(at, seen.last_decision if seen else None)
+            self._devices[device] = (
+                DeviceSeen(at, None) if seen is None else replace(seen, last_message_at=at)
+            )
         self._broadcast({"kind": "reading", "device": device})
+
+    def note_vitals(self, device: str, vitals: Vitals, at: float) -> None:
+        """A message from ``device`` said this of its battery or link."""
+        with self._lock:
+            seen = self._devices.get(device) or DeviceSeen(at, None)
+            self._devices[device] = replace(seen, last_message_at=at, vitals=vitals, vitals_at=at)
+        self._broadcast({"kind": "vitals", "device": device})
 
     def _broadcast(self, change: dict[str, str]) -> None:
         data = json.dumps(change, separators=(",", ":"))

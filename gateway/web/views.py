@@ -95,9 +95,11 @@ def decisions(recent: Sequence[Decision]) -> str:
 
 
 def devices(config: Config, seen: dict[str, DeviceSeen]) -> str:
-    """Each configured button and sensor: its last message and the last decision."""
+    """Each configured button and sensor: its last message, the last decision, and its
+    battery and link where its messages carry them."""
     parts = [
-        "<h1>Devices</h1><table><tr><th>device</th><th>last message</th><th>last decision</th></tr>"
+        "<h1>Devices</h1><table><tr><th>device</th><th>last message</th>"
+        "<th>last decision</th><th>battery / link</th></tr>"
     ]
     named = [(b.name, "button", b.product) for b in config.buttons]
     named += [(s.name, "sensor", s.product) for s in config.sensors]
@@ -105,9 +107,12 @@ def devices(config: Config, seen: dict[str, DeviceSeen]) -> str:
         last = seen.get(name)
         when = rfc3339(last.last_message_at) if last is not None else "nothing yet"
         what = last.last_decision.text if last is not None and last.last_decision else "—"
+        health = "not reported"
+        if last is not None and last.vitals is not None and last.vitals_at is not None:
+            health = f"{last.vitals.describe()} (at {rfc3339(last.vitals_at)})"
         parts.append(
             f'<tr data-device="{_e(name)}"><td>{_e(name)} ({kind}, {_e(product)})</td>'
-            f"<td>{_e(when)}</td><td>{_e(what)}</td></tr>"
+            f"<td>{_e(when)}</td><td>{_e(what)}</td><td>{_e(health)}</td></tr>"
         )
     parts.append("</table><h2>What the LED says</h2>")
     parts.append("<table><tr><th>pattern</th><th>the LED</th><th>means</th></tr>")

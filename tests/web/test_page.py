@@ -29,13 +29,21 @@ _FORM = re.compile(
 
 
 def web_gateway(
-    make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path, products: dict[str, Any]
+    make_gateway: MakeGateway,
+    make_shop: MakeShop,
+    tmp_path: Path,
+    products: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> tuple[GatewayProcess, httpx.Client, Any]:
     shop = make_shop()
     port = free_port()
     password_file = tmp_path / "web-password"
     write_password_file(password_file, PASSWORD)
-    config = {"products": products, "web": {"port": port, "password_file": str(password_file)}}
+    config = {
+        "products": products,
+        "web": {"port": port, "password_file": str(password_file)},
+        **(extra or {}),
+    }
     gw = make_gateway(config, shop=shop).start()
     gw.wait_ready()
     wait_for_port(port)
@@ -119,6 +127,28 @@ def test_wrong_passwords_are_rate_limited(
         assert limited.status_code == 429 and 50 <= int(limited.headers["retry-after"]) <= 60
         # Even the right password waits until the minute is over.
         assert client.post("/login", data={"password": PASSWORD}).status_code == 429
+
+
+def test_the_devices_page_shows_a_zigbee_buttons_battery_and_link(
+    make_gateway: MakeGateway, make_shop: MakeShop, tmp_path: Path
+) -> None:
+    button = {"name": "hall", "product": "tea", "profile": "zigbee2mqtt"}
+    button["mqtt"] = "zigbee2mqtt/hall"
+    gw, client, _ = web_gateway(
+        make_gateway, make_shop, tmp_path, {"tea": {"sku": "TEA"}}, {"buttons": [button]}
+    )
+    with client:
+        log_in(client)
+        assert "not reported" in client.get("/devices").text
+        with Publisher(gw.broker_url) as z2m:
+            # The IKEA E1743's state object as Z2M publishes it between presses
+            # (tests/fixtures/devices/corpus.json), with a battery now running low.
+            z2m.publish("zigbee2mqtt/hall", b'{"battery": 9, "linkquality": 54, "voltage": 2500}')
+            wait_until(
+                lambda: "battery 9 % (2.5 V) · link LQI 54" in client.get("/devices").text,
+                15.0,
+                "the Devices page shows the battery",
+            )
 
 
 def test_a_dead_letter_is_retried_from_the_health_page_through_the_core(
