@@ -34,7 +34,10 @@ __all__ = ["Vitals", "read_shelly", "read_zigbee2mqtt"]
 def _number(value: object, low: float, high: float) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
     return number if math.isfinite(number) and low <= number <= high else None
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devices import get_profile
 from devices.base import Vitals
@@ -71,6 +73,7 @@ def test_shelly_gen2_status_battery_and_wifi() -> None:
         b'{"battery": "87", "linkquality": true}',  # a string and a bool are not numbers
         b'{"battery": 187, "linkquality": 999, "voltage": -1}',  # out of range
         b'{"battery": NaN}',  # not JSON: the strict decoder refuses it
+        b'{"battery": 1' + b"0" * 400 + b"}",  # too large for a float (found by the fuzz)
         b"single",
         b"\xff\xfe",
         b"[87]",
@@ -121,3 +124,24 @@ def test_the_devices_page_shows_the_last_vitals_and_keeps_them_past_a_decision()
     page = views.devices(CONFIG, feed.devices())
     assert "battery 12 % · link LQI 40" in page
     assert "not reported" in views.devices(CONFIG, {})
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(["battery", "voltage", "linkquality", "method", "params", "wifi"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.binary(max_size=64),
+    shaped=st.dictionaries(_KEYS | st.just("devicepower:0"), _JSON, max_size=4),
+    big=st.integers(min_value=10**300, max_value=10**400),
+)
+def test_the_readers_never_raise(raw: bytes, shaped: dict[str, object], big: int) -> None:
+    for payload in (raw, json.dumps(shaped).encode(), json.dumps({"battery": big}).encode()):
+        for read in (read_zigbee2mqtt, read_shelly):
+            vitals = read("t", payload)
+            assert vitals is None or isinstance(vitals, Vitals)
