@@ -65,9 +65,46 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not allowed")
 
 
+# No device nests its JSON this deep. The limit is checked before parsing: left to
+# Python's recursion limit, the same payload parses on one thread and not on
+# another with a deeper stack (a test process and the gateway's core thread).
+MAX_JSON_DEPTH = 32
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of objects and lists in ``text`` (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def decode_json(payload: bytes) -> object:
-    """Parse a payload as strict JSON (no NaN/Infinity)."""
+    """Parse a payload as strict JSON (no NaN/Infinity, at most :data:`MAX_JSON_DEPTH`
+    levels of objects and lists).
+
+    >>> decode_json(b'[' * 33 + b']' * 33)
+    Traceback (most recent call last):
+    ...
+    devices.base.ParseError: not JSON we accept: nested deeper than 32 levels
+    """
     text = decode_text(payload)
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and _nesting(text) > MAX_JSON_DEPTH:
+        raise ParseError(f"not JSON we accept: nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

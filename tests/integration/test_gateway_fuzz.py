@@ -38,7 +38,7 @@ from tests.support.broker import Broker
 from tests.support.gateway import GatewayProcess, orders_by_event, press_payload
 from tests.support.publisher import Publisher, wait_until
 from tests.support.shop import shop_fixture  # noqa: F401  (fixture "shop")
-from tests.unit.test_devices_fuzz import IS_VALID_PRESS
+from tests.unit.test_devices_fuzz import IS_VALID_PRESS, MAX_DEPTH, depth
 
 N_PAYLOADS = 10_000
 N_OVERSIZED = 25
@@ -218,7 +218,7 @@ def _virtual_is_press(payload: bytes) -> bool:
         body = json.loads(payload.decode("utf-8"), parse_constant=no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return False
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or depth(body) > MAX_DEPTH:
         return False
     ident = body.get("id")
     if ident is None:

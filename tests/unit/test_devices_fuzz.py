@@ -203,11 +203,28 @@ _MISSING = object()
 _PRESS_WORDS = {"press", "single", "click", "on"}
 
 
+# Devices never nest their JSON deeper than this; the gateway refuses deeper payloads.
+MAX_DEPTH = 32
+
+
+def depth(value: object) -> int:
+    """How many objects and lists deep ``value`` goes (walked without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def _loads(payload: bytes) -> object:
     try:
-        return json.loads(payload.decode("utf-8"))
+        loaded = json.loads(payload.decode("utf-8"))
     except (ValueError, RecursionError):
         return _MISSING
+    return _MISSING if depth(loaded) > MAX_DEPTH else loaded
 
 
 def _nonneg_int(value: object, below: int) -> bool:

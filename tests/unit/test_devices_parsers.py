@@ -244,10 +244,38 @@ def test_json_event_id_must_be_usable() -> None:
 @pytest.mark.parametrize("name", ["reorder-button", "zigbee2mqtt", "tasmota", "shelly", "esphome"])
 def test_deep_nesting_and_huge_payloads_are_parse_errors(name: str) -> None:
     deep = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
-    assert "nested too deeply" in reason(name, "x", deep)
+    assert "nested deeper than 32 levels" in reason(name, "x", deep)
     assert "payload too large" in reason(name, "x", b" " * (_payload.MAX_PAYLOAD_BYTES + 1))
 
 
 def test_error_messages_do_not_echo_long_input() -> None:
     message = reason("reorder-button", "t", b'{"event": "%s"}' % (b"p" * 10_000))
     assert len(message) < 120
+
+
+def test_json_nested_deeper_than_devices_do_is_refused_on_every_thread() -> None:
+    # Left to Python's recursion limit, a 900-deep payload parsed on a thread with a
+    # shallow stack (the gateway's core thread) and not in a deeper one, so a
+    # virtual press topic ordered from what the fuzz oracle called unreadable.
+    import threading
+
+    from devices._payload import MAX_JSON_DEPTH, decode_json
+
+    deep = b'{"a":' * 900 + b"1" + b"}" * 900
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        try:
+            decode_json(deep)
+            outcomes.append("parsed")
+        except ParseError as exc:
+            outcomes.append(str(exc))
+
+    attempt()
+    thread = threading.Thread(target=attempt)
+    thread.start()
+    thread.join()
+    assert outcomes == [f"not JSON we accept: nested deeper than {MAX_JSON_DEPTH} levels"] * 2
+    edge = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert decode_json(edge) is not None
+    assert decode_json(b'{"s": "' + b"[" * 100 + b'"}') == {"s": "[" * 100}  # inside a string
