@@ -116,6 +116,57 @@ def decode_json(payload: bytes) -> object:
         raise ParseError(f"not JSON we accept: {str(exc)[:60]}") from exc
 
 
+# Tasmota (and other small firmwares) print a failed float as a bare token.
+_NON_FINITE = ("-Infinity", "Infinity", "NaN", "-nan", "nan", "-inf", "inf")
+NON_FINITE_MARK = "\x00non-finite:"
+
+
+def _quote_non_finite(text: str) -> str:
+    """Bare ``nan``/``inf`` tokens outside strings become marked strings, so one
+    failed sensor does not make the whole message unreadable."""
+    out: list[str] = []
+    i, in_string, n = 0, False, len(text)
+    while i < n:
+        ch = text[i]
+        if in_string:
+            out.append(ch)
+            if ch == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+            out.append(ch)
+        else:
+            token = next((t for t in _NON_FINITE if text.startswith(t, i)), None)
+            if token is not None and not (text[i - 1 : i].isalnum() if i else False):
+                out.append(json.dumps(NON_FINITE_MARK + token))
+                i += len(token)
+                continue
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def decode_object_tolerant(payload: bytes) -> dict[str, object]:
+    """Like :func:`decode_object`, but a bare ``nan``/``inf`` value reads as a marked
+    string that :func:`as_number` refuses by name (``is not finite``).
+
+    >>> data = decode_object_tolerant(b'{"DS18B20": {"Temperature": nan}, "HX711": {"W": 0.5}}')
+    >>> data["HX711"]
+    {'W': 0.5}
+    >>> as_number(data["DS18B20"]["Temperature"], "t")
+    Traceback (most recent call last):
+    ...
+    devices.base.ParseError: t is not finite: nan
+    """
+    text = decode_text(payload)
+    if any(t in text for t in _NON_FINITE):
+        text = _quote_non_finite(text)
+    return decode_object(text.encode("utf-8"))
+
+
 def decode_object(payload: bytes) -> dict[str, object]:
     """Parse a payload that must be a JSON object."""
     data = decode_json(payload)
@@ -176,6 +227,8 @@ def as_number(value: object, what: str) -> float:
             raise ParseError(f"{what} is too large") from exc
     elif isinstance(value, float):
         number = value
+    elif isinstance(value, str) and value.startswith(NON_FINITE_MARK):
+        raise ParseError(f"{what} is not finite: {value[len(NON_FINITE_MARK) :]}")
     elif isinstance(value, str):
         text = value.strip(" \t\r\n")
         if len(text) > _MAX_NUMBER_CHARS or not _NUMBER.fullmatch(text):

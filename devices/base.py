@@ -44,6 +44,9 @@ class DeviceAction:
 class DeviceReading:
     value: float
     event_id: str | None = None
+    # What the number measures when the family says it (Tasmota HX711: "kg");
+    # None: the sensor's configured unit (see devices.units).
+    unit: str | None = None
 
 
 Parsed = DeviceAction | DeviceReading
@@ -231,6 +234,10 @@ class ActionWords:
     hold: str
 
 
+def _unit_not_said(value_path: str | None) -> str | None:
+    return None
+
+
 Parser = Callable[[str, bytes, ProfileOptions], list[Parsed]]
 # (meaning, options, extra) -> messages. ``extra`` holds the other keys a device
 # sends beside the event (battery, link quality, a sequence number); families
@@ -269,6 +276,10 @@ class Profile:
     required_options: tuple[str, ...] = ()
     # Battery and link where the family's messages carry them (devices.vitals).
     vitals: VitalsReader | None = None
+    # Sensors: where the number is when the config names no value path, and the
+    # unit the family reports it in for a path (None: the family does not say).
+    default_value_path: str | None = None
+    reading_unit: Callable[[str | None], str | None] = _unit_not_said
 
     def action(self, action: ButtonAction, event_id: str | None = None) -> DeviceAction:
         """A press or hold in this family's own word, ready for ``encode``."""

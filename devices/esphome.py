@@ -13,7 +13,7 @@ ESPHome retains binary-sensor states by default; the gateway never treats a
 retained message as a press, so a reconnect cannot reorder.
 
 >>> parse("scale/sensor/flour/state", b"523.4", ProfileOptions())
-[DeviceReading(value=523.4, event_id=None)]
+[DeviceReading(value=523.4, event_id=None, unit=None)]
 >>> encode(DeviceAction("press", "ON"), ProfileOptions(), {})
 (Message(subtopic='', payload=b'ON'),)
 """

@@ -12,7 +12,7 @@ Options (from the device's config entry):
 Paths walk objects by key and lists by index: ``data.readings.0.grams``.
 
 >>> parse("scale/kitchen", b'{"w": [{"g": "523.4"}]}', ProfileOptions(value_path="w.0.g"))
-[DeviceReading(value=523.4, event_id=None)]
+[DeviceReading(value=523.4, event_id=None, unit=None)]
 >>> encode(DeviceReading(523.4), ProfileOptions(value_path="w.0.g"), {"battery": 88})
 (Message(subtopic='', payload=b'{"w":[{"g":523.4}],"battery":88}'),)
 """

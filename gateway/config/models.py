@@ -22,6 +22,12 @@ from pydantic import (
 )
 
 from gateway.config.broker import parse_broker_url
+from gateway.config.device_options import (
+    check_action_map,
+    check_button_of_model,
+    check_model_name,
+    check_threshold,
+)
 from gateway.config.fields import (
     Duration,
     Name,
@@ -303,11 +309,36 @@ class ButtonConfig(_Model):
     action: str | None = None
     event_id: str | None = None
     button_index: int = Field(default=1, ge=1, le=8)
+    # Which words order: a Zigbee2MQTT model (and one of its buttons), or the
+    # words themselves (zigbee2mqtt, esphome events).
+    model: str | None = None
+    button: str | None = None
+    actions: dict[str, list[str]] | None = None
+    # Shelly Gen2+: the component whose events count (button:200, a BLU button).
+    component: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,32}:[0-9]{1,4}$")
+    # ESPHome binary sensor: the gateway times ON..OFF itself (short = press,
+    # held for hold_time = cancel), like a wired button.
+    gateway_timed: bool = False
 
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str | None) -> str | None:
         return check_profile_name(value)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str | None) -> str | None:
+        return check_model_name(value)
+
+    @field_validator("button")
+    @classmethod
+    def _button_of_model(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_button_of_model(value, info.data.get("model"))
+
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _action_map(cls, value: object) -> dict[str, list[str]] | None:
+        return check_action_map(value)
 
     @field_validator("mqtt")
     @classmethod
@@ -322,12 +353,22 @@ class SensorConfig(_Model):
     profile: str = "json"
     value: str | None = None
     event_id: str | None = None
+    # The unit the sensor decides (and is shown) in; its numbers are in it unless
+    # the profile says otherwise (then converted), or scale/offset make them so.
+    unit: str | None = Field(default=None, min_length=1, max_length=16)
+    # Raw ADC counts -> unit: value = raw * scale + offset.
+    scale: float | None = Field(default=None, allow_inf_nan=False)
+    offset: float = Field(default=0.0, allow_inf_nan=False)
     reorder_below: float
     rearm_above: float
     settle: Duration = 60.0
     stale_after: Duration = 3600.0
-    unit: str | None = None
     forecast: ForecastConfig | None = None
+
+    @field_validator("reorder_below", "rearm_above", mode="before")
+    @classmethod
+    def _threshold_in_sensor_unit(cls, value: object, info: ValidationInfo) -> object:
+        return check_threshold(value, info)
 
     @field_validator("mqtt")
     @classmethod

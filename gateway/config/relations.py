@@ -97,6 +97,10 @@ def check_relations(report: ConfigReport, data: dict[str, Any]) -> None:
                         what = label if key == "gpio" else f"the LED of {label}"
                         pins.append((report.doc.value_at((*base, key)), pin, (*base, key), what))
             _check_profile(report, entry, base, role)
+            if role == "button":
+                check_button_options(report, entry, base)
+            else:
+                check_sensor_units(report, entry, base)
     _check_pins(report, pins)
     check_shops(report, data)
     _check_order_when_due(report, data)
@@ -254,3 +258,71 @@ def _check_order_when_due(report: ConfigReport, data: dict[str, Any]) -> None:
                 f"'{name}' has the sensor '{sensed[name]}', which orders it by its threshold "
                 "and forecast — remove order_when_due, or add forecast: to the sensor",
             )
+
+
+# Button options and the profiles they belong to.
+_OPTION_PROFILES: dict[str, tuple[str, ...]] = {
+    "model": ("zigbee2mqtt",),
+    "button": ("zigbee2mqtt",),
+    "actions": ("zigbee2mqtt", "esphome"),
+    "component": ("shelly",),
+    "gateway_timed": ("esphome",),
+}
+
+
+def check_button_options(report: ConfigReport, entry: dict[str, Any], base: KeyPath) -> None:
+    """model / button / actions / component / gateway_timed: each only where its
+    profile reads it, and model with actions is one too many."""
+    profile = entry.get("profile")
+    for key, profiles in _OPTION_PROFILES.items():
+        if key not in entry or entry[key] in (None, False) or profile is None:
+            continue
+        if profile not in profiles:
+            report.key_error(
+                (*base, key),
+                f"only applies to profile {' or '.join(profiles)}, not '{profile}' — remove it",
+            )
+    if profile != "zigbee2mqtt":
+        return
+    if entry.get("model") is not None and entry.get("actions") is not None:
+        report.key_error(
+            (*base, "actions"),
+            "and model: both say which words order — keep model: for a known device, "
+            "or actions: for words of your own",
+        )
+    elif entry.get("button") is not None and entry.get("model") is None:
+        report.key_error(
+            (*base, "button"),
+            "needs model: to know which words that button sends — add model: (e.g. TS0044)",
+        )
+
+
+def check_sensor_units(report: ConfigReport, entry: dict[str, Any], base: KeyPath) -> None:
+    """Raw counts need scale: (and offset:); a declared unit must be one the
+    profile's unit converts into."""
+    from devices import PROFILES
+    from devices.units import RAW_COUNTS, convertible
+
+    profile = PROFILES.get(str(entry.get("profile", "json")))
+    if profile is None:
+        return
+    path = entry.get("value")
+    reported = profile.reading_unit(path if isinstance(path, str) else None)
+    unit = entry.get("unit")
+    if reported == RAW_COUNTS:
+        if entry.get("scale") is None:
+            where = (*base, "value") if "value" in entry else base
+            report.error_at(
+                *report.doc.value_at(where),
+                (*base, "scale"),
+                "is required: this value is raw ADC counts — add scale: (the unit per count) "
+                "and offset: (the reading of the empty scale, in the unit), e.g. "
+                "scale: 0.0042, offset: -120, unit: g",
+            )
+        return
+    if reported is not None and isinstance(unit, str) and not convertible(reported, unit):
+        report.value_error(
+            (*base, "unit"),
+            f"'{unit}' cannot hold what this sensor reports ({reported}) — write a unit "
+            f"of the same kind, e.g. unit: {reported}",
+        )

@@ -1,8 +1,13 @@
 """From MQTT messages to events: which configured device a topic belongs to,
 which profile parses it, and how its id (or lack of one) is named.
 
-Pure: no paho, no clock. The core thread calls :meth:`Router.events` for each
-message the MQTT link hands over.
+No paho. The core thread calls :meth:`Router.events` for each message the MQTT
+link hands over; the router converts at this edge what the core should not
+know about: a reading's unit into the sensor's, raw counts through the
+configured scale, and the ON..OFF of a gateway-timed binary sensor into a press or
+a cancel (timed by the clock seam). Every message on a configured topic
+that carries an event ends as an event, an :class:`Ignored` that names the
+word, or an :class:`~gateway.core.events.InvalidInput` that says why.
 
 >>> from gateway.config.models import Config
 >>> cfg = Config.model_validate({
@@ -18,18 +23,53 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 
-from devices import DeviceAction, DeviceReading, ParseError, Profile, ProfileOptions, get_profile
+from devices import (
+    ActionMap,
+    DeviceAction,
+    DeviceReading,
+    ParseError,
+    Profile,
+    ProfileOptions,
+    get_profile,
+)
 from devices._payload import as_event_id, decode_object
 from devices.base import Vitals
-from gateway.config.models import Config
+from devices.units import UnitError, convert
+from gateway.clock import Clock, RealClock
+from gateway.config.device_options import sensor_unit
+from gateway.config.models import ButtonConfig, Config, SensorConfig
 from gateway.core.events import ButtonEvent, ConfirmProduct, Event, InvalidInput, SensorReading
+from gateway.inputs.held import HeldTimer
 from gateway.outputs.topics import GatewayTopics
 
 # Who said yes on a confirm topic, in the decisions log: Home Assistant's Confirm
 # button publishes there (anything else on the broker that may publish could, too).
 CONFIRM_VIA = "home_assistant"
+
+
+@dataclass(frozen=True)
+class ReadingScale:
+    """How a sensor's numbers become the numbers its thresholds are in.
+
+    >>> ReadingScale(unit="g").apply(0.412, "kg")
+    412.0
+    >>> ReadingScale(unit="g", scale=0.01, offset=-20.0).apply(98123.0, "counts")
+    961.23
+    """
+
+    unit: str | None = None  # the unit the sensor decides in
+    scale: float | None = None  # raw counts -> unit
+    offset: float = 0.0
+
+    def apply(self, value: float, source: str | None) -> float:
+        if self.scale is not None:
+            return round(value * self.scale + self.offset, 9)
+        if source is not None and self.unit is not None:
+            value = convert(value, source, self.unit)
+        return value + self.offset
 
 
 @dataclass(frozen=True)
@@ -40,6 +80,8 @@ class Route:
     options: ProfileOptions = field(default_factory=ProfileOptions)
     action: str | None = None  # virtual: "press" | "hold"; confirm: the product
     pin: int | None = None  # sim-gpio
+    reading: ReadingScale = field(default_factory=ReadingScale)  # sensors
+    timer: HeldTimer | None = None  # a binary sensor the gateway times
 
 
 @dataclass(frozen=True)
@@ -72,11 +114,14 @@ Routed = Event | SimGpio | Ignored | DeviceVitals
 class Router:
     """Topic -> device routes for buttons, sensors and the virtual command topics."""
 
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(self, routes: dict[str, Route], clock: Clock | None = None) -> None:
         self._routes = routes
+        self._clock: Clock = clock if clock is not None else RealClock()
 
     @classmethod
-    def from_config(cls, config: Config, *, sim_gpio: bool = False) -> Router:
+    def from_config(
+        cls, config: Config, *, sim_gpio: bool = False, clock: Clock | None = None
+    ) -> Router:
         own = GatewayTopics(config.mqtt.topic_prefix, config.gateway.id)
         routes: dict[str, Route] = {}
         for b in config.buttons:
@@ -84,10 +129,8 @@ class Router:
             routes[own.cancel(b.name)] = Route(b.name, "virtual", action="hold")
             if b.mqtt and b.profile:
                 profile = get_profile(b.profile)
-                options = ProfileOptions(
-                    action_path=b.action, event_id_path=b.event_id, button_index=b.button_index
-                )
-                route = Route(b.name, "button", profile, options)
+                timer = HeldTimer(b.hold_time) if b.gateway_timed else None
+                route = Route(b.name, "button", profile, button_options(b), timer=timer)
                 routes[b.mqtt] = route
                 for sub in profile.subtopics:
                     routes[f"{b.mqtt}/{sub}"] = route
@@ -98,11 +141,15 @@ class Router:
                 routes[own.confirm(name)] = Route(name, "confirm", action=name)
         for s in config.sensors:
             profile = get_profile(s.profile)
-            options = ProfileOptions(value_path=s.value, event_id_path=s.event_id)
-            routes[s.mqtt] = Route(s.name, "sensor", profile, options)
+            route = Route(s.name, "sensor", profile, sensor_options(s), reading=reading_scale(s))
+            routes[s.mqtt] = route
             for sub in profile.subtopics:
-                routes[f"{s.mqtt}/{sub}"] = Route(s.name, "sensor", profile, options)
-        return cls(routes)
+                routes[f"{s.mqtt}/{sub}"] = route
+        return cls(routes, clock)
+
+    def route(self, topic: str) -> Route | None:
+        """The configured route of ``topic`` (None: no configured device there)."""
+        return self._routes.get(topic)
 
     @property
     def topics(self) -> list[str]:
@@ -136,33 +183,72 @@ class Router:
             return [*out, InvalidInput(route.device, topic, f"{route.profile.name}: {exc}")]
         for item in parsed:
             if route.kind == "sensor":
-                if not isinstance(item, DeviceReading):
-                    out.append(Ignored(route.device, "a sensor sent an action, not a reading"))
-                    continue
-                out.append(
-                    SensorReading(route.device, item.value, item.event_id, retain, redelivered=dup)
-                )
+                out.append(self._reading(route, topic, item, retain, dup))
                 continue
-            if not isinstance(item, DeviceAction):
-                out.append(Ignored(route.device, "a button sent a reading, not an action"))
-            elif item.action == "other":
-                out.append(Ignored(route.device, f"action {item.raw!r} is not mapped to an order"))
-            else:
-                event_id, synthetic = item.event_id, False
-                if event_id is None:
-                    event_id, synthetic = _synthetic_id(topic, payload, mid), True
-                out.append(
-                    ButtonEvent(
-                        route.device,
-                        item.action,
-                        event_id,
-                        "mqtt",
-                        retained=retain,
-                        redelivered=dup,
-                        synthetic_id=synthetic,
-                    )
-                )
+            out.append(self._button(route, topic, payload, item, mid, retain, dup))
         return out
+
+    def _button(
+        self,
+        route: Route,
+        topic: str,
+        payload: bytes,
+        parsed: DeviceAction | DeviceReading,
+        mid: int,
+        retain: bool,
+        dup: bool,
+    ) -> Routed:
+        if not isinstance(parsed, DeviceAction):
+            return Ignored(route.device, "a button sent a reading, not an action")
+        item = parsed
+        if route.timer is not None:
+            timed = self._timed(route, parsed, retain)
+            if isinstance(timed, Ignored):
+                return timed
+            item = timed
+        if item.action == "other":
+            return Ignored(route.device, f"action {item.raw!r} is not mapped to an order")
+        event_id = item.event_id
+        if event_id is None:
+            event_id = _synthetic_id(topic, payload, mid)
+        return ButtonEvent(
+            route.device,
+            item.action,
+            event_id,
+            "mqtt",
+            retained=retain,
+            redelivered=dup,
+            synthetic_id=item.event_id is None,
+        )
+
+    def _reading(
+        self, route: Route, topic: str, item: DeviceAction | DeviceReading, retain: bool, dup: bool
+    ) -> Routed:
+        if not isinstance(item, DeviceReading):
+            return Ignored(route.device, f"a sensor sent the action {item.raw!r}, not a reading")
+        try:
+            value = route.reading.apply(item.value, item.unit)
+        except UnitError as exc:
+            return InvalidInput(route.device, topic, f"the reading's unit: {exc}")
+        if not math.isfinite(value):
+            return InvalidInput(route.device, topic, f"the reading {item.value!r} is out of range")
+        return SensorReading(route.device, value, item.event_id, retain, redelivered=dup)
+
+    def _timed(self, route: Route, item: DeviceAction, retain: bool) -> DeviceAction | Ignored:
+        """ON starts the timer, OFF says what the press was (gateway-timed buttons)."""
+        assert route.timer is not None
+        if retain:
+            # A retained state is the broker's memory, not a finger: it must not
+            # start (or end) a press.
+            return Ignored(route.device, f"retained state {item.raw!r}, not a press")
+        now = self._clock.now()
+        if item.action == "press":
+            route.timer.down(route.device, now)
+            return Ignored(route.device, f"{item.raw!r}: button down — decided when it is let go")
+        meaning = route.timer.up(route.device, now)
+        if meaning is None:
+            return Ignored(route.device, f"{item.raw!r}: let go without a press seen first")
+        return DeviceAction(meaning, item.raw, item.event_id)
 
     def _virtual(
         self, route: Route, topic: str, payload: bytes, mid: int, retain: bool, dup: bool
@@ -201,6 +287,32 @@ class Router:
         if action not in ("press", "hold"):
             return InvalidInput(route.device, topic, 'expected {"action": "press" | "hold"}')
         return SimGpio(route.pin, str(action))
+
+
+def button_options(b: ButtonConfig) -> ProfileOptions:
+    """The profile options of a configured button."""
+    return ProfileOptions(
+        action_path=b.action,
+        event_id_path=b.event_id,
+        button_index=b.button_index,
+        model=b.model,
+        button=b.button,
+        actions=None if b.actions is None else ActionMap.from_config(b.actions),
+        component=b.component,
+    )
+
+
+def sensor_options(s: SensorConfig) -> ProfileOptions:
+    """The profile options of a configured sensor (its profile's default path)."""
+    profile = get_profile(s.profile)
+    return ProfileOptions(
+        value_path=s.value or profile.default_value_path, event_id_path=s.event_id
+    )
+
+
+def reading_scale(s: SensorConfig) -> ReadingScale:
+    """How the sensor's numbers become the ones its thresholds are written in."""
+    return ReadingScale(unit=sensor_unit(s.model_dump()), scale=s.scale, offset=s.offset)
 
 
 def _synthetic_id(topic: str, payload: bytes, mid: int) -> str:

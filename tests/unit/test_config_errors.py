@@ -164,11 +164,11 @@ CASES: list[tuple[str, str, list[str]]] = [
     (
         "a sensor with a button-only profile",
         BASE
-        + SENSOR.replace("    value: grams\n", "    profile: tasmota\n")
+        + SENSOR.replace("    value: grams\n", "    profile: shelly\n")
         + "    reorder_below: 1\n    rearm_above: 2\n",
         [
-            "12:14: sensors[0].profile: profile 'tasmota' is for buttons — a sensor can use:"
-            " esphome, json",
+            "12:14: sensors[0].profile: profile 'shelly' is for buttons — a sensor can use:"
+            " esphome, json, tasmota",
         ],
     ),
     (

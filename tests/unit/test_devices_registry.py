@@ -24,7 +24,7 @@ from devices import (
 )
 
 # Modules of devices/ that are shared parts, not device families.
-NOT_FAMILIES = ("base", "registry", "actions", "z2m_models", "table", "vitals")
+NOT_FAMILIES = ("base", "registry", "actions", "z2m_models", "table", "units", "vitals")
 ALL = [PROFILES[name] for name in profile_names()]
 IDS = [profile.name for profile in ALL]
 
