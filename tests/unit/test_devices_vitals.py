@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from devices import get_profile
 from devices.base import Vitals
 from devices.vitals import read_shelly, read_zigbee2mqtt
-from gateway.config.models import Config
 from gateway.core.events import ButtonEvent, InvalidInput, Outcome, Report
 from gateway.inputs.routing import DeviceVitals, Ignored, Router
 from gateway.web import views
 from gateway.web.live import LiveFeed
+from tests.unit.test_routing import CONFIG as ROUTING_CONFIG
 
 # A Shelly Plus H&T woken from deep sleep: its full status, trimmed to what matters.
 SHELLY_FULL_STATUS = json.dumps(
@@ -83,16 +83,8 @@ def test_what_is_not_a_plausible_number_is_not_shown(payload: bytes) -> None:
     assert read_zigbee2mqtt("zigbee2mqtt/pantry", payload) is None
 
 
-CONFIG = Config.model_validate(
-    {
-        "gateway": {"id": "kitchen"},
-        "commerce": {"base_url": "http://127.0.0.1:1/api/v1"},
-        "products": {"coffee": {"sku": "COFFEE"}},
-        "buttons": [
-            {"name": "pantry", "product": "coffee", "mqtt": "z2m/pantry", "profile": "zigbee2mqtt"},
-        ],
-    }
-)
+# The kitchen of the routing tests: its "pantry" is a Zigbee2MQTT button on z2m/pantry.
+CONFIG = ROUTING_CONFIG
 
 
 def test_the_router_tells_vitals_beside_what_the_message_means() -> None:
