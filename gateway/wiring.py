@@ -214,7 +214,7 @@ def build(config: Config, options: BuildOptions) -> Parts:
         sim_gpio = options.demo and isinstance(factory, MockFactory)
         if options.demo and not sim_gpio:
             log.warning("--demo given but GPIO is not on the mock pin factory: sim/gpio stays off")
-        router = Router.from_config(config, sim_gpio=sim_gpio, clock=clock)
+        router = Router.from_config(config, sim_gpio=sim_gpio)
         rules = core_rules(config, store.secret())
         requests = Requests()
 
@@ -396,7 +396,7 @@ def reconfigure(parts: Parts, config: Config) -> None:
     the GPIO pins last (raises :class:`~gateway.inputs.gpio.PinClaimError` when one
     cannot be claimed; everything else is applied by then). The caller keeps what
     needs a restart (gateway, mqtt, commerce)."""
-    router = Router.from_config(config, sim_gpio=parts.sim_gpio, clock=parts.clock)
+    router = Router.from_config(config, sim_gpio=parts.sim_gpio)
     rules = core_rules(config, parts.store.secret())
     parts.core.submit(Reconfigure(rules, router))
     parts.link.set_subscriptions([*router.topics, *parts.bridge.sweep_filters()])

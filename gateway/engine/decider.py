@@ -452,7 +452,7 @@ class Core:
             if isinstance(item, Requeue):
                 continue
             if isinstance(item, InboundMessage):
-                for routed in self._route(item):
+                for routed in self._route(item, now):
                     if isinstance(routed, SimGpio):
                         sim_gpio.append(routed)
                     elif isinstance(routed, DeviceVitals):
@@ -529,10 +529,10 @@ class Core:
         except Exception:
             log.exception("an output failed (the decision itself is committed)")
 
-    def _route(self, item: InboundMessage) -> list[Routed]:
+    def _route(self, item: InboundMessage, now: float) -> list[Routed]:
         try:
             return self._router.events(
-                item.topic, item.payload, mid=item.mid, retain=item.retain, dup=item.dup
+                item.topic, item.payload, mid=item.mid, retain=item.retain, dup=item.dup, now=now
             )
         except Exception:
             # A parser bug must cost this one message, not its whole batch: a skipped

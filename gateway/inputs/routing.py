@@ -5,7 +5,8 @@ No paho. The core thread calls :meth:`Router.events` for each message the MQTT
 link hands over; the router converts at this edge what the core should not
 know about: a reading's unit into the sensor's, raw counts through the
 configured scale, and the ON..OFF of a gateway-timed binary sensor into a press or
-a cancel (timed by the clock seam). Every message on a configured topic
+a cancel (timed by the ``now`` the core thread passes in, so the router reads
+no clock). Every message on a configured topic
 that carries an event ends as an event, an :class:`Ignored` that names the
 word, or an :class:`~gateway.core.events.InvalidInput` that says why.
 
@@ -15,7 +16,7 @@ word, or an :class:`~gateway.core.events.InvalidInput` that says why.
 ...     "products": {"tea": {"sku": "TEA"}},
 ...     "buttons": [{"name": "b", "product": "tea", "mqtt": "z/b", "profile": "zigbee2mqtt"}]})
 >>> router = Router.from_config(cfg)
->>> router.events("z/b", b'{"action": "single"}', mid=7, retain=False, dup=False)[0].action
+>>> router.events("z/b", b'{"action": "single"}', mid=7, retain=False, dup=False, now=0.0)[0].action
 'press'
 """
 
@@ -38,7 +39,6 @@ from devices import (
 from devices._payload import as_event_id, decode_object
 from devices.base import Vitals
 from devices.units import UnitError, convert
-from gateway.clock import Clock, RealClock
 from gateway.config.device_options import sensor_unit
 from gateway.config.models import ButtonConfig, Config, SensorConfig
 from gateway.core.events import ButtonEvent, ConfirmProduct, Event, InvalidInput, SensorReading
@@ -114,14 +114,11 @@ Routed = Event | SimGpio | Ignored | DeviceVitals
 class Router:
     """Topic -> device routes for buttons, sensors and the virtual command topics."""
 
-    def __init__(self, routes: dict[str, Route], clock: Clock | None = None) -> None:
+    def __init__(self, routes: dict[str, Route]) -> None:
         self._routes = routes
-        self._clock: Clock = clock if clock is not None else RealClock()
 
     @classmethod
-    def from_config(
-        cls, config: Config, *, sim_gpio: bool = False, clock: Clock | None = None
-    ) -> Router:
+    def from_config(cls, config: Config, *, sim_gpio: bool = False) -> Router:
         own = GatewayTopics(config.mqtt.topic_prefix, config.gateway.id)
         routes: dict[str, Route] = {}
         for b in config.buttons:
@@ -145,7 +142,7 @@ class Router:
             routes[s.mqtt] = route
             for sub in profile.subtopics:
                 routes[f"{s.mqtt}/{sub}"] = route
-        return cls(routes, clock)
+        return cls(routes)
 
     def route(self, topic: str) -> Route | None:
         """The configured route of ``topic`` (None: no configured device there)."""
@@ -156,8 +153,10 @@ class Router:
         return sorted(self._routes)
 
     def events(
-        self, topic: str, payload: bytes, *, mid: int, retain: bool, dup: bool
+        self, topic: str, payload: bytes, *, mid: int, retain: bool, dup: bool, now: float
     ) -> list[Routed]:
+        """What one message means; ``now`` is the core thread's time of its batch
+        (it times gateway-timed buttons)."""
         route = self._routes.get(topic)
         if route is None:
             return [InvalidInput("?", topic, "no configured device on this topic")]
@@ -185,7 +184,7 @@ class Router:
             if route.kind == "sensor":
                 out.append(self._reading(route, topic, item, retain, dup))
                 continue
-            out.append(self._button(route, topic, payload, item, mid, retain, dup))
+            out.append(self._button(route, topic, payload, item, mid, retain, dup, now))
         return out
 
     def _button(
@@ -197,12 +196,13 @@ class Router:
         mid: int,
         retain: bool,
         dup: bool,
+        now: float,
     ) -> Routed:
         if not isinstance(parsed, DeviceAction):
             return Ignored(route.device, "a button sent a reading, not an action")
         item = parsed
         if route.timer is not None:
-            timed = self._timed(route, parsed, retain)
+            timed = self._timed(route, parsed, retain, now)
             if isinstance(timed, Ignored):
                 return timed
             item = timed
@@ -234,14 +234,15 @@ class Router:
             return InvalidInput(route.device, topic, f"the reading {item.value!r} is out of range")
         return SensorReading(route.device, value, item.event_id, retain, redelivered=dup)
 
-    def _timed(self, route: Route, item: DeviceAction, retain: bool) -> DeviceAction | Ignored:
+    def _timed(
+        self, route: Route, item: DeviceAction, retain: bool, now: float
+    ) -> DeviceAction | Ignored:
         """ON starts the timer, OFF says what the press was (gateway-timed buttons)."""
         assert route.timer is not None
         if retain:
             # A retained state is the broker's memory, not a finger: it must not
             # start (or end) a press.
             return Ignored(route.device, f"retained state {item.raw!r}, not a press")
-        now = self._clock.now()
         if item.action == "press":
             route.timer.down(route.device, now)
             return Ignored(route.device, f"{item.raw!r}: button down — decided when it is let go")

@@ -91,7 +91,7 @@ def test_the_router_tells_vitals_beside_what_the_message_means() -> None:
     router = Router.from_config(CONFIG)
 
     def routed(payload: bytes) -> list[object]:
-        return list(router.events("z2m/pantry", payload, mid=1, retain=False, dup=False))
+        return list(router.events("z2m/pantry", payload, mid=1, retain=False, dup=False, now=0.0))
 
     told = DeviceVitals("pantry", Vitals(battery=96.0, link=120.0, link_unit="LQI"))
     # A battery report with no press is still news of the device, and nothing else.

@@ -30,7 +30,7 @@ CONFIG = Config.model_validate(
 
 
 def events(router: Router, topic: str, payload: bytes, mid: int = 1, dup: bool = False) -> list:  # type: ignore[type-arg]
-    return router.events(topic, payload, mid=mid, retain=False, dup=dup)
+    return router.events(topic, payload, mid=mid, retain=False, dup=dup, now=0.0)
 
 
 def test_subscribes_device_topics_subtopics_and_virtual_commands() -> None:
@@ -95,5 +95,5 @@ def test_a_confirm_topic_per_consent_product_and_a_retained_yes_is_no_yes() -> N
     assert "reorder/kitchen/product/tea/confirm" not in router.topics  # nothing to say yes to
     topic = "reorder/kitchen/product/coffee/confirm"
     assert events(router, topic, b"{}") == [ConfirmProduct("coffee", via="home_assistant")]
-    [ignored] = router.events(topic, b"{}", mid=2, retain=True, dup=False)
+    [ignored] = router.events(topic, b"{}", mid=2, retain=True, dup=False, now=0.0)
     assert isinstance(ignored, Ignored) and "retained" in ignored.detail

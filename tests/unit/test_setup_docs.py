@@ -80,7 +80,9 @@ def test_every_documented_publish_is_the_press_it_says(
     payload = argv[argv.index("-m") + 1].encode() if "-m" in argv else b""
     assert "-r" not in argv, f"{doc}: a retained message is never a press"
     assert "-m" in argv or "-n" in argv, f"{doc}: {command} sends no payload"
-    (event,) = Router.from_config(config).events(topic, payload, mid=1, retain=False, dup=False)
+    (event,) = Router.from_config(config).events(
+        topic, payload, mid=1, retain=False, dup=False, now=0.0
+    )
     assert isinstance(event, ButtonEvent), (doc, command, event)
     assert event.action == ("hold" if topic.endswith("/cancel") else "press")
     assert event.synthetic_id == (b'"id"' not in payload), (doc, command)

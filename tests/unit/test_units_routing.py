@@ -21,33 +21,20 @@ BASE: dict[str, Any] = {
 }
 
 
-class FakeClock:
-    scale = 1.0
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def now(self) -> float:
-        return self.t
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def wait(self, event: object, timeout: float | None) -> bool:
-        raise AssertionError("the router never waits")
-
-    def sleep(self, seconds: float) -> None:
-        raise AssertionError("the router never sleeps")
-
-
 def config(**sections: Any) -> Config:
     return Config.model_validate({**BASE, **sections})
 
 
-def route(router: Router, topic: str, payload: bytes, mid: int = 1, **kw: bool) -> list[Any]:
-    return router.events(
-        topic, payload, mid=mid, retain=kw.get("retain", False), dup=kw.get("dup", False)
-    )
+def route(
+    router: Router,
+    topic: str,
+    payload: bytes,
+    mid: int = 1,
+    *,
+    retain: bool = False,
+    now: float = 0.0,
+) -> list[Any]:
+    return router.events(topic, payload, mid=mid, retain=retain, dup=False, now=now)
 
 
 def test_quantities_convert_within_a_kind_only() -> None:
@@ -188,21 +175,18 @@ def test_raw_counts_go_through_scale_and_offset() -> None:
 
 
 def test_gateway_timed_binary_sensor_short_is_press_long_is_cancel() -> None:
-    clock = FakeClock()
     topic = "n/binary_sensor/b/state"
     button = {"name": "b", "product": "flour", "mqtt": topic, "profile": "esphome"}
     cfg = config(buttons=[{**button, "gateway_timed": True, "hold_time": "2s"}])
-    router = Router.from_config(cfg, clock=clock)
-    [down] = route(router, topic, b"ON", mid=1)
+    router = Router.from_config(cfg)
+    [down] = route(router, topic, b"ON", mid=1, now=1000.0)
     assert isinstance(down, Ignored) and "decided when it is let go" in down.detail
-    clock.t += 0.3
-    [short] = route(router, topic, b"OFF", mid=2)
+    [short] = route(router, topic, b"OFF", mid=2, now=1000.3)
     assert isinstance(short, ButtonEvent) and short.action == "press"
-    route(router, topic, b"ON", mid=3)
-    clock.t += 2.5
-    [long] = route(router, topic, b"OFF", mid=4)
+    route(router, topic, b"ON", mid=3, now=1001.0)
+    [long] = route(router, topic, b"OFF", mid=4, now=1003.5)
     assert isinstance(long, ButtonEvent) and long.action == "hold"
-    [stray] = route(router, topic, b"OFF", mid=5)
+    [stray] = route(router, topic, b"OFF", mid=5, now=1004.0)
     assert isinstance(stray, Ignored)
-    [retained] = route(router, topic, b"ON", mid=6, retain=True)
+    [retained] = route(router, topic, b"ON", mid=6, retain=True, now=1005.0)
     assert isinstance(retained, Ignored) and "retained" in retained.detail
