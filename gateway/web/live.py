@@ -21,6 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -95,28 +96,24 @@ class LiveFeed:
             if report.outcome.answers_a_message:
                 # An order's later states are the shop's word, not a message from the
                 # device: they are on Now and History, and leave its last decision alone.
-                seen = self._devices.get(report.device)
-                self._devices[report.device] = (
-                    DeviceSeen(report.at, decision)
-                    if seen is None
-                    else replace(seen, last_message_at=report.at, last_decision=decision)
-                )
+                self._seen(report.device, report.at, last_decision=decision)
         self._broadcast({"kind": "decision", "device": report.device, "outcome": decision.outcome})
 
     def note_reading(self, device: str, at: float) -> None:
         with self._lock:
-            seen = self._devices.get(device)
-            self._devices[device] = (
-                DeviceSeen(at, None) if seen is None else replace(seen, last_message_at=at)
-            )
+            self._seen(device, at)
         self._broadcast({"kind": "reading", "device": device})
 
     def note_vitals(self, device: str, vitals: Vitals, at: float) -> None:
         """A message from ``device`` said this of its battery or link."""
         with self._lock:
-            seen = self._devices.get(device) or DeviceSeen(at, None)
-            self._devices[device] = replace(seen, last_message_at=at, vitals=vitals, vitals_at=at)
+            self._seen(device, at, vitals=vitals, vitals_at=at)
         self._broadcast({"kind": "vitals", "device": device})
+
+    def _seen(self, device: str, at: float, **changes: Any) -> None:
+        """A message from ``device`` at ``at``, and what it changed (lock held)."""
+        seen = self._devices.get(device) or DeviceSeen(at, None)
+        self._devices[device] = replace(seen, last_message_at=at, **changes)
 
     def _broadcast(self, change: dict[str, str]) -> None:
         data = json.dumps(change, separators=(",", ":"))
