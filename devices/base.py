@@ -238,6 +238,19 @@ def _unit_not_said(value_path: str | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class RestartSignal:
+    """Where a family whose event ids count since boot says it started again.
+
+    ``topic`` gives, for a configured button topic, the device's own topic for it
+    (None: that topic carries no counter); a live (not retained) ``payload`` there
+    means the device has just connected after a boot, and its counter starts again.
+    """
+
+    topic: Callable[[str], str | None]
+    payload: bytes
+
+
 Parser = Callable[[str, bytes, ProfileOptions], list[Parsed]]
 # (meaning, options, extra) -> messages. ``extra`` holds the other keys a device
 # sends beside the event (battery, link quality, a sequence number); families
@@ -280,6 +293,8 @@ class Profile:
     # unit the family reports it in for a path (None: the family does not say).
     default_value_path: str | None = None
     reading_unit: Callable[[str | None], str | None] = _unit_not_said
+    # Buttons whose event ids are counters since boot (Shelly Gen1's event_cnt).
+    restart: RestartSignal | None = None
 
     def action(self, action: ButtonAction, event_id: str | None = None) -> DeviceAction:
         """A press or hold in this family's own word, ready for ``encode``."""

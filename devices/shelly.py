@@ -5,8 +5,11 @@ input)::
 
     {"event": "S", "event_cnt": 12}
 
-``event_cnt`` counts events per input, so it becomes the event id ``cnt-12``;
-``""`` is the idle state that Gen1 reports after boot and parses to nothing.
+``event_cnt`` counts events per input since the device's boot, so it becomes
+the event id ``cnt-12``, and the gateway names it by the device's boot (see
+``RESTART``: the live ``online`` ``true`` a Gen1 device publishes when it
+connects); ``""`` is the idle state that Gen1 reports after boot and parses to
+nothing.
 
 Gen2/Plus publish JSON-RPC notifications on ``<id>/events/rpc``; input
 ``button_index - 1`` is picked out of ``params.events``. They carry no event
@@ -62,6 +65,7 @@ from devices.base import (
     ParseError,
     Profile,
     ProfileOptions,
+    RestartSignal,
 )
 from devices.vitals import read_shelly
 
@@ -118,6 +122,24 @@ def _component(options: ProfileOptions) -> str:
 _LONGPUSH: dict[str, CanonicalAction] = {"1": "hold", "0": "other"}
 
 _COUNTER_ID = re.compile(r"cnt-(\d{1,12})", re.ASCII)
+_GEN1_INPUT = re.compile(r"shellies/([^/#+]+)/input_event/\d+")
+
+
+def restart_topic(topic: str) -> str | None:
+    """Where the Gen1 device of an ``input_event`` topic says it is online.
+
+    >>> restart_topic("shellies/shellybutton1-A1B2C3/input_event/0")
+    'shellies/shellybutton1-A1B2C3/online'
+    >>> restart_topic("shellyplusi4-a8032ab1/events/rpc") is None  # Gen2: no counter
+    True
+    """
+    match = _GEN1_INPUT.fullmatch(topic)
+    return None if match is None else f"shellies/{match.group(1)}/online"
+
+
+# A Gen1 device publishes ``true`` (retained) on ``shellies/<id>/online`` each time it
+# connects, after a boot or a wake from sleep, and its broker will ``false``.
+RESTART = RestartSignal(topic=restart_topic, payload=b"true")
 # Gen1 reports this after boot, before any button event.
 _GEN1_IDLE = {"event": "", "event_cnt": 0}
 
@@ -199,6 +221,7 @@ PROFILE = Profile(
     parse=parse,
     encode=encode,
     vitals=read_shelly,
+    restart=RESTART,
     words=ActionWords(press="S", hold="L"),
     examples=(
         Example(

@@ -539,6 +539,10 @@ class GatewayOutputs:
         for report in decided.reports:
             with _guarded("counting a decision"):
                 self.activity.on_report(report)
+            if report.routine:
+                with _guarded("logging and publishing a decision"):
+                    self._teller.tell(report)
+                continue
             with _guarded("telling Home Assistant a decision"):
                 self._bridge.on_report(report)
             with _guarded("logging and publishing a decision"):

@@ -47,6 +47,7 @@ from gateway.core.events import (
     CancelOrder,
     ConfirmOrder,
     ConfirmProduct,
+    DeviceRestarted,
     Episode,
     Event,
     Feedback,
@@ -58,6 +59,7 @@ from gateway.core.events import (
     PlaceOrder,
     ReleaseHeld,
     RememberAction,
+    RememberBoot,
     RememberEvent,
     Report,
     Rule,
@@ -121,6 +123,8 @@ class State:
     usage: Mapping[str, Usage] = field(default_factory=dict)
     leads: Mapping[str, LeadTime] = field(default_factory=dict)
     intervals: Mapping[str, Interval] = field(default_factory=dict)
+    # Boot number per button whose ids count since its boot (durable, RememberBoot).
+    boots: Mapping[str, int] = field(default_factory=dict)
 
 
 Decision = tuple[State, list[Action]]
@@ -133,7 +137,7 @@ def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool =
     (looked up by the caller; the table is too large to copy into every state).
     """
     if isinstance(event, ButtonEvent):
-        return _button(state, event, now, rules, seen)
+        return _button(state, since_boot(state, event), now, rules, seen)
     if isinstance(event, SensorReading):
         return _reading(state, event, now, rules, seen)
     if isinstance(event, OrderUpdate):
@@ -147,14 +151,41 @@ def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool =
         return _confirm_product(state, event, now)
     if isinstance(event, CancelByKey):
         return _cancel_by_key(state, event.key, event.via, now)
+    if isinstance(event, DeviceRestarted):
+        return _restarted(state, event.device, now)
     return _tick(state, now, rules)
 
 
-def event_dedupe_key(event: ButtonEvent | SensorReading) -> str | None:
+def event_dedupe_key(state: State, event: ButtonEvent | SensorReading) -> str | None:
     """The seen-ids key the caller must look up for ``seen``, or None."""
+    if isinstance(event, ButtonEvent):
+        event = since_boot(state, event)
     if event.event_id is None:
         return None
     return dedupe_key(event.device, event.event_id)
+
+
+def since_boot(state: State, event: ButtonEvent) -> ButtonEvent:
+    """The event with its id named by the device's boot when the id is a counter
+    since boot: ``cnt-12`` of the third boot seen is ``b3-cnt-12``. Before any boot is
+    seen the id is left as it is (ids remembered by earlier releases still match).
+
+    >>> e = ButtonEvent("hall", "press", "cnt-12", "mqtt", counts_since_boot=True)
+    >>> since_boot(State(boots={"hall": 3}), e).event_id, since_boot(State(), e).event_id
+    ('b3-cnt-12', 'cnt-12')
+    """
+    boot = state.boots.get(event.device, 0)
+    if not event.counts_since_boot or event.event_id is None or boot == 0:
+        return event
+    return replace(event, event_id=f"b{boot}-{event.event_id}", counts_since_boot=False)
+
+
+def _restarted(state: State, device: str, now: float) -> Decision:
+    boot = state.boots.get(device, 0) + 1
+    state = replace(state, boots={**state.boots, device: boot})
+    detail = "the device started again: its event counter starts again"
+    report = Report(Outcome.IGNORED, device, now, detail=detail, routine=True)
+    return state, [RememberBoot(device, boot, now), report]
 
 
 # --------------------------------------------------------------------------- buttons

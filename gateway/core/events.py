@@ -73,6 +73,10 @@ class ButtonEvent:
     # by its packet id and payload). Such ids only catch broker redeliveries; fresh
     # id-less messages are deduplicated by the time window instead.
     synthetic_id: bool = False
+    # True when the device's id is a counter that starts again at its boot (Shelly
+    # Gen1 ``event_cnt``): the core names it by the device's boot number, so the
+    # presses after a power cut are not taken for the ones before it.
+    counts_since_boot: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,18 @@ class CancelByKey:
 
 
 @dataclass(frozen=True)
+class DeviceRestarted:
+    """A button whose event ids count since its boot said it started again (Shelly
+    Gen1's live ``online: true``): its counter starts again, so do its ids.
+
+    >>> DeviceRestarted("hall").device
+    'hall'
+    """
+
+    device: str
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed: promotes settled sensor readings and notices silent sensors."""
 
@@ -188,6 +204,7 @@ Event = (
     | ConfirmOrder
     | ConfirmProduct
     | CancelByKey
+    | DeviceRestarted
     | Tick
 )
 
@@ -301,6 +318,16 @@ class RememberEvent:
 
 
 @dataclass(frozen=True)
+class RememberBoot:
+    """Persist a device's boot number (see :class:`DeviceRestarted`): the ids it sends
+    from now on are named by it, also after the gateway's own restart."""
+
+    device: str
+    boot: int
+    at: float
+
+
+@dataclass(frozen=True)
 class RememberAction:
     """Persist when a device last did an action, for the ``dedupe_window`` of families
     without event ids: a double publish that straddles a restart is still one press."""
@@ -345,6 +372,9 @@ class Report:
     detail: str | None = None
     value: float | None = None
     price: Price | None = None
+    # A message with nothing in it to decide (a battery report): logged, counted
+    # and on the events topic, but not a device's last decision nor the household's news.
+    routine: bool = False
 
 
 @dataclass(frozen=True)
@@ -361,6 +391,7 @@ Action = (
     | CancelOrder
     | RememberEvent
     | RememberAction
+    | RememberBoot
     | SaveEpisode
     | SaveLearned
     | Report

@@ -47,6 +47,7 @@ from gateway.core.events import (
     PlaceOrder,
     ReleaseHeld,
     RememberAction,
+    RememberBoot,
     RememberEvent,
     Report,
     SaveEpisode,
@@ -68,6 +69,7 @@ _DURABLE = (
     CancelOrder,
     RememberEvent,
     RememberAction,
+    RememberBoot,
     SaveEpisode,
     SaveLearned,
 )
@@ -162,6 +164,7 @@ def load_state(store: Store, now: float) -> State:
         placed=placed,
         episodes={name: _heard_at_start(e, now) for name, e in store.episodes().items()},
         recent=store.recent_actions(),
+        boots=store.device_boots(),
         usage=learned.usage,
         leads=learned.leads,
         intervals=learned.intervals,
@@ -428,7 +431,7 @@ class Core:
             nonlocal state
             seen = False
             if isinstance(event, ButtonEvent | SensorReading):
-                key = event_dedupe_key(event)
+                key = event_dedupe_key(state, event)
                 seen = key is not None and (key in pending_seen or self._store.is_seen(key))
             state, actions = decide(state, event, now, self._rules, seen=seen)
             for action in actions:
@@ -459,7 +462,13 @@ class Core:
                         vitals.append(routed)
                     elif isinstance(routed, Ignored):
                         reports.append(
-                            Report(Outcome.IGNORED, routed.device, now, detail=routed.detail)
+                            Report(
+                                Outcome.IGNORED,
+                                routed.device,
+                                now,
+                                detail=routed.detail,
+                                routine=routed.routine,
+                            )
                         )
                     else:
                         run(routed)

@@ -36,12 +36,19 @@ from devices import (
     ProfileOptions,
     get_profile,
 )
-from devices._payload import as_event_id, decode_object
+from devices._payload import as_event_id, decode_object, short
 from devices.base import Vitals
 from devices.units import UnitError, convert
 from gateway.config.device_options import sensor_unit
 from gateway.config.models import ButtonConfig, Config, SensorConfig
-from gateway.core.events import ButtonEvent, ConfirmProduct, Event, InvalidInput, SensorReading
+from gateway.core.events import (
+    ButtonEvent,
+    ConfirmProduct,
+    DeviceRestarted,
+    Event,
+    InvalidInput,
+    SensorReading,
+)
 from gateway.inputs.held import HeldTimer
 from gateway.outputs.topics import GatewayTopics
 
@@ -82,6 +89,16 @@ class Route:
     pin: int | None = None  # sim-gpio
     reading: ReadingScale = field(default_factory=ReadingScale)  # sensors
     timer: HeldTimer | None = None  # a binary sensor the gateway times
+    counts_since_boot: bool = False  # its ids are counters since the device's boot
+
+
+@dataclass
+class Restarts:
+    """A device's restart topic: what means "started", and the buttons on it (the
+    inputs of one Shelly)."""
+
+    payload: bytes
+    devices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -94,10 +111,15 @@ class SimGpio:
 
 @dataclass(frozen=True)
 class Ignored:
-    """A message that is recognised but means nothing to decide (e.g. a release)."""
+    """A message that is recognised but means nothing to decide (e.g. a release).
+
+    ``routine``: the message carried no event at all (a state, availability or
+    battery report) — logged and counted, but no device's last decision.
+    """
 
     device: str
     detail: str
+    routine: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,21 +136,34 @@ Routed = Event | SimGpio | Ignored | DeviceVitals
 class Router:
     """Topic -> device routes for buttons, sensors and the virtual command topics."""
 
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(self, routes: dict[str, Route], restarts: dict[str, Restarts]) -> None:
         self._routes = routes
+        self._restarts = restarts
 
     @classmethod
     def from_config(cls, config: Config, *, sim_gpio: bool = False) -> Router:
         own = GatewayTopics(config.mqtt.topic_prefix, config.gateway.id)
         routes: dict[str, Route] = {}
+        restarts: dict[str, Restarts] = {}
         for b in config.buttons:
             routes[own.press(b.name)] = Route(b.name, "virtual", action="press")
             routes[own.cancel(b.name)] = Route(b.name, "virtual", action="hold")
             if b.mqtt and b.profile:
                 profile = get_profile(b.profile)
                 timer = HeldTimer(b.hold_time) if b.gateway_timed else None
-                route = Route(b.name, "button", profile, button_options(b), timer=timer)
+                restart = profile.restart.topic(b.mqtt) if profile.restart else None
+                route = Route(
+                    b.name,
+                    "button",
+                    profile,
+                    button_options(b),
+                    timer=timer,
+                    counts_since_boot=restart is not None,
+                )
                 routes[b.mqtt] = route
+                if restart is not None and profile.restart is not None:
+                    signal = restarts.setdefault(restart, Restarts(profile.restart.payload))
+                    signal.devices.append(b.name)
                 for sub in profile.subtopics:
                     routes[f"{b.mqtt}/{sub}"] = route
             if sim_gpio and b.gpio is not None:
@@ -142,7 +177,7 @@ class Router:
             routes[s.mqtt] = route
             for sub in profile.subtopics:
                 routes[f"{s.mqtt}/{sub}"] = route
-        return cls(routes)
+        return cls(routes, restarts)
 
     def route(self, topic: str) -> Route | None:
         """The configured route of ``topic`` (None: no configured device there)."""
@@ -150,7 +185,7 @@ class Router:
 
     @property
     def topics(self) -> list[str]:
-        return sorted(self._routes)
+        return sorted({*self._routes, *self._restarts})
 
     def events(
         self, topic: str, payload: bytes, *, mid: int, retain: bool, dup: bool, now: float
@@ -159,6 +194,9 @@ class Router:
         (it times gateway-timed buttons)."""
         route = self._routes.get(topic)
         if route is None:
+            restarted = self._restarts.get(topic)
+            if restarted is not None:
+                return self._restarted(restarted, topic, payload, retain)
             return [InvalidInput("?", topic, "no configured device on this topic")]
         if route.kind == "virtual":
             return [self._virtual(route, topic, payload, mid, retain, dup)]
@@ -180,12 +218,26 @@ class Router:
             parsed = route.profile.parse(topic, payload, route.options)
         except ParseError as exc:
             return [*out, InvalidInput(route.device, topic, f"{route.profile.name}: {exc}")]
+        if not parsed:
+            # A state, availability or battery report: still a decision, never a
+            # silent drop (reports of these are rate-limited per device).
+            what = "reading" if route.kind == "sensor" else "button event"
+            detail = f"{route.profile.name}: no {what} in this message"
+            out.append(Ignored(route.device, detail, routine=True))
         for item in parsed:
             if route.kind == "sensor":
                 out.append(self._reading(route, topic, item, retain, dup))
                 continue
             out.append(self._button(route, topic, payload, item, mid, retain, dup, now))
         return out
+
+    @staticmethod
+    def _restarted(restarts: Restarts, topic: str, payload: bytes, retain: bool) -> list[Routed]:
+        if not retain and payload.strip() == restarts.payload:
+            return [DeviceRestarted(device) for device in restarts.devices]
+        # The broker's retained copy (on each resubscribe), or the will's "false".
+        why = "retained: not a new start" if retain else f"{short(payload)}: not a start"
+        return [Ignored(device, f"{topic} {why}", routine=True) for device in restarts.devices]
 
     def _button(
         self,
@@ -219,6 +271,7 @@ class Router:
             retained=retain,
             redelivered=dup,
             synthetic_id=item.event_id is None,
+            counts_since_boot=route.counts_since_boot and item.event_id is not None,
         )
 
     def _reading(

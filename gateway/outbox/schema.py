@@ -7,7 +7,7 @@ nothing outside the package sees SQLite: its errors become
 >>> import tempfile
 >>> conn = Connection.open(tempfile.mkdtemp())
 >>> conn.schema_version()
-2
+3
 >>> conn.close()
 """
 
@@ -28,7 +28,7 @@ from gateway.errors import (
     SchemaTooNewError,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "gateway.db"
 
 # States in which the sender still has to talk to the shop to place the order.
@@ -100,6 +100,13 @@ CREATE INDEX IF NOT EXISTS seen_events_at ON seen_events (seen_at);
 CREATE TABLE IF NOT EXISTS recent_actions (
     window_key TEXT PRIMARY KEY,
     at         REAL NOT NULL
+);
+-- The boot number of each button whose event ids count since its boot (Shelly
+-- Gen1): its ids are named by it (gateway.core.decide.since_boot). Version 3.
+CREATE TABLE IF NOT EXISTS device_boots (
+    device TEXT PRIMARY KEY,
+    boot   INTEGER NOT NULL,
+    at     REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS episodes (
     sensor         TEXT PRIMARY KEY,

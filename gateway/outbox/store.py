@@ -32,6 +32,7 @@ from gateway.core.events import (
     Price,
     ReleaseHeld,
     RememberAction,
+    RememberBoot,
     RememberEvent,
     SaveEpisode,
     SaveLearned,
@@ -144,6 +145,12 @@ class Store(SenderClaims):
                         "INSERT INTO recent_actions (window_key, at) VALUES (?, ?) "
                         "ON CONFLICT (window_key) DO UPDATE SET at = excluded.at",
                         (action.window_key, action.at),
+                    )
+                elif isinstance(action, RememberBoot):
+                    c.execute(
+                        "INSERT INTO device_boots (device, boot, at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, at = excluded.at",
+                        (action.device, action.boot, action.at),
                     )
                 elif isinstance(action, SaveEpisode):
                     e = action.episode

@@ -187,6 +187,10 @@ class OrderViews(Connection):
             r["window_key"]: float(r["at"]) for r in self._query("SELECT * FROM recent_actions")
         }
 
+    def device_boots(self) -> dict[str, int]:
+        """The boot number of each button whose ids count since its boot."""
+        return {r["device"]: int(r["boot"]) for r in self._query("SELECT * FROM device_boots")}
+
     def episodes(self) -> dict[str, Episode]:
         return {
             r["sensor"]: Episode(

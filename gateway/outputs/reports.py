@@ -39,6 +39,7 @@ def report_json(report: Report) -> dict[str, object]:
         "detail": report.detail,
         "value": report.value,
         "price": _price_json(report),
+        "routine": True if report.routine else None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body

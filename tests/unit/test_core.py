@@ -231,3 +231,64 @@ def test_a_sensor_that_kept_reporting_is_not_stale_right_after_a_restart(tmp_pat
     store.commit([SaveEpisode("scale", Episode(last_seen=long_ago, stale_reported=True))])
     assert load_state(store, now).episodes["scale"].last_seen == long_ago
     store.close()
+
+
+def test_a_shelly_gen1_counter_starts_again_after_the_device_restarts(tmp_path: Path) -> None:
+    # Shelly Gen1 ``event_cnt`` counts since boot: after a power cut the first press is
+    # count 1 again. The device's live ``online: true`` (it publishes one each time it
+    # connects) starts a new boot, so that press orders; a broker redelivery of it,
+    # also across the gateway's restart, is still one press. Two inputs of one device
+    # share its online topic.
+    config = Config.model_validate(
+        {
+            "gateway": {"id": "kitchen"},
+            "commerce": {"base_url": "http://127.0.0.1:1/api/v1"},
+            "products": {"coffee": {"sku": "COFFEE", "one_open_order": False}},
+            "buttons": [
+                {
+                    "name": f"hall-{n}",
+                    "product": "coffee",
+                    "mqtt": f"shellies/shellyix3-A1/input_event/{n}",
+                    "profile": "shelly",
+                }
+                for n in (0, 1)
+            ],
+        }
+    )
+    recorder = Recorder(tmp_path)
+
+    def core() -> tuple[Core, Store]:
+        store = Store.open(tmp_path)
+        rules = core_rules(config, store.secret())
+        return Core(store, rules, Router.from_config(config), RealClock(), recorder), store
+
+    def cnt(mid: int, n: int, dup: bool = False) -> InboundMessage:
+        payload = json.dumps({"event": "S", "event_cnt": n}).encode()
+        return InboundMessage("shellies/shellyix3-A1/input_event/0", payload, mid, 1, False, dup)
+
+    def online(mid: int, retain: bool) -> InboundMessage:
+        return InboundMessage("shellies/shellyix3-A1/online", b"true", mid, 1, retain, False)
+
+    first, store = core()
+    assert "shellies/shellyix3-A1/online" in Router.from_config(config).topics
+    first.process([cnt(1, 1), cnt(1, 1, dup=True)])
+    first.process([online(2, retain=False), cnt(3, 1)])
+    first.process([online(4, retain=True), cnt(3, 1, dup=True)])  # a resubscribe
+    store.close()
+    again, store = core()
+    again.process([cnt(3, 1, dup=True), cnt(5, 2)])
+    told = [(r.outcome, r.device, r.routine) for r in recorder.reports]
+    assert told == [
+        (Outcome.ORDERED, "hall-0", False),
+        (Outcome.DUPLICATE, "hall-0", False),
+        (Outcome.IGNORED, "hall-0", True),  # started again, for both inputs
+        (Outcome.IGNORED, "hall-1", True),
+        (Outcome.ORDERED, "hall-0", False),
+        (Outcome.IGNORED, "hall-0", True),  # the retained copy is no new boot
+        (Outcome.IGNORED, "hall-1", True),
+        (Outcome.DUPLICATE, "hall-0", False),
+        (Outcome.DUPLICATE, "hall-0", False),
+        (Outcome.ORDERED, "hall-0", False),
+    ]
+    assert [r.event_id for r in reversed(store.list_orders())] == ["cnt-1", "b1-cnt-1", "b1-cnt-2"]
+    store.close()

@@ -87,7 +87,7 @@ class DecideMachine(RuleBasedStateMachine):
     def feed(self, event: Event) -> None:
         seen = False
         if isinstance(event, ButtonEvent | SensorReading):
-            key = event_dedupe_key(event)
+            key = event_dedupe_key(self.state, event)
             seen = key is not None and key in self.seen
         self.state, actions = decide(self.state, event, self.now, RULES, seen=seen)
         self.apply(actions)
