@@ -10,6 +10,8 @@ rewrites it, so the page cannot drift from the data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from devices.actions import GENERIC_Z2M, LEGACY_CLICK
 from devices.z2m_models import MODELS, SOURCE_COMMIT, SOURCE_REPO
 
@@ -21,52 +23,112 @@ def _words(words: tuple[str, ...]) -> str:
     return ", ".join(f"`{w}`" for w in words) or "–"
 
 
-# The other families' tested formats: (model, profile, press, cancel, notes).
-_FAMILIES: tuple[tuple[str, str, str, str, str], ...] = (
-    (
+@dataclass(frozen=True)
+class Family:
+    """One tested format of a family other than a Zigbee2MQTT model: its row.
+
+    ``tested`` names the models of ``tests/fixtures/devices/corpus.json`` the row
+    stands for; a test holds each corpus entry to the row's words.
+    """
+
+    name: str
+    profile: str
+    press: tuple[str, ...]
+    cancel: tuple[str, ...]
+    notes: str
+    tested: tuple[str, ...]
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
         "any, model not configured",
         "zigbee2mqtt",
-        _words(GENERIC_Z2M.press),
-        _words(GENERIC_Z2M.cancel),
+        GENERIC_Z2M.press,
+        GENERIC_Z2M.cancel,
         "the generic words",
+        ("(model not configured)",),
     ),
-    (
+    Family(
         "Zigbee2MQTT 1.x `legacy: true`",
         "zigbee2mqtt",
-        _words(LEGACY_CLICK.press),
-        _words(LEGACY_CLICK.cancel),
+        LEGACY_CLICK.press,
+        LEGACY_CLICK.cancel,
         "the `click` key, read when there is no `action`",
+        ("WXKG01LM (Zigbee2MQTT 1.x, legacy: true)",),
     ),
-    (
+    Family(
         "Tasmota 9+ (`SetOption73 1`)",
         "tasmota",
-        "`SINGLE`",
-        "`HOLD`",
+        ("SINGLE",),
+        ("HOLD",),
         "`Button<N>.Action` on `stat/<topic>/RESULT`; DOUBLE…PENTA and CLEAR ignored",
+        ("Tasmota 9+ with SetOption73 1",),
     ),
-    (
+    Family(
         "Tasmota before 9.0",
         "tasmota",
-        "`SINGLE`",
-        "`HOLD`",
+        ("SINGLE",),
+        ("HOLD",),
         '`{"ACTION": …}` on `stat/<topic>/BUTTON<N>`',
+        ("Tasmota before 9.0 with SetOption73 1 (commented-out MqttButtonTopic)",),
     ),
-    ("Shelly Gen1 input_event", "shelly", "`S`", "`L`", "event id from `event_cnt`"),
-    ("Shelly Gen1 longpush", "shelly", "–", "`1`", "`shellies/<id>/longpush/<n>`; `0` ignored"),
-    (
+    Family(
+        "Shelly Gen1 input_event (Button1, i3, 1, 2.5 …)",
+        "shelly",
+        ("S",),
+        ("L",),
+        "event id from `event_cnt`, named by the device's boot (`shellies/<id>/online`)",
+        ("Shelly Button1 (Gen1)",),
+    ),
+    Family(
+        "Shelly Gen1 longpush",
+        "shelly",
+        (),
+        ("1",),
+        "`shellies/<id>/longpush/<n>`; `0` ignored",
+        ("Shelly 1 (Gen1) longpush",),
+    ),
+    Family(
         "Shelly Gen2+ input, virtual button, BLU",
         "shelly",
-        "`single_push`",
-        "`long_push`",
+        ("single_push",),
+        ("long_push",),
         "`NotifyEvent`; `component:` picks `button:200` or a BLU component",
+        ("Shelly Plus i4 input", "Shelly Gen2+ virtual button"),
     ),
-    ("ESPHome binary_sensor", "esphome", "`ON`", "–", "`OFF` ignored"),
-    (
+    Family(
+        "ESPHome binary_sensor",
+        "esphome",
+        ("ON",),
+        (),
+        "`OFF` ignored; with `gateway_timed: true` the gateway times ON…OFF: "
+        "shorter than `hold_time` orders, longer cancels",
+        ("ESPHome binary_sensor",),
+    ),
+    Family(
         "ESPHome event",
         "esphome",
-        "`single`, `press`, `click`, `on`",
-        "`hold`, `long`",
+        ("single", "press", "click", "on"),
+        ("hold", "long"),
         "or the device's own event types with `actions:`",
+        ("ESPHome event entity",),
+    ),
+    Family(
+        "ESPHome sensor (a scale, a level)",
+        "esphome",
+        (),
+        (),
+        "a reading: the state's number in the sensor's `unit:`; `nan` is invalid",
+        ("ESPHome sensor (value_accuracy_to_string)",),
+    ),
+    Family(
+        "Tasmota HX711 scale",
+        "tasmota",
+        (),
+        (),
+        "a reading: `HX711.Weight` on `tele/<topic>/SENSOR`, in kg (`WeightRaw`: counts, "
+        "needs `scale:`); another sensor's `nan` in the same message is tolerated",
+        (),
     ),
 )
 
@@ -97,8 +159,9 @@ def render_table() -> str:
                     )
                 )
             )
-    for model_name, profile, press, cancel, notes in _FAMILIES:
-        lines.append(_row((model_name, profile, "", press, cancel, notes)))
+    for family in FAMILIES:
+        press, cancel = _words(family.press), _words(family.cancel)
+        lines.append(_row((family.name, family.profile, "", press, cancel, family.notes)))
     lines.append("")
     lines.append(f"Words read from {SOURCE_REPO} at `{SOURCE_COMMIT[:12]}`.")
     return "\n".join(lines) + "\n"

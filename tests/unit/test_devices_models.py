@@ -9,7 +9,7 @@ import pytest
 
 from devices import DeviceAction, ProfileOptions, get_profile
 from devices.actions import ActionMap, ActionMapError
-from devices.table import render_table, splice
+from devices.table import FAMILIES, render_table, splice
 from devices.z2m_models import MODELS, get_model, model_names
 from devices.zigbee2mqtt import action_map
 
@@ -113,6 +113,31 @@ def test_the_devices_page_shows_the_generated_table() -> None:
     assert splice(page) == page, "docs/devices.md is stale: run scripts/devices-table"
     for model in MODELS:
         assert f"{model.vendor} {model.model}" in render_table()
+
+
+def test_every_model_of_the_corpus_is_on_the_devices_page_with_its_words() -> None:
+    # The page lists each tested model: a Zigbee2MQTT model by its definition, any
+    # other by the family row that names it; a press or cancel of the corpus under
+    # the default options must be a word the row shows.
+    from tests.unit.test_devices_corpus import ENTRIES, _options, _parse
+
+    rows = {name: family for family in FAMILIES for name in family.tested}
+    for entry in ENTRIES:
+        model = entry["options"].get("model")
+        if model is not None:
+            assert any(model == m.model for m in MODELS), entry
+            continue
+        family = rows.get(entry["model"])
+        assert family is not None, f"{entry['model']!r} is not on the devices page"
+        assert family.profile == entry["profile"]
+        if entry["meaning"] not in ("press", "hold") or entry["options"]:
+            continue
+        [item] = _parse(entry["profile"], entry, _options(entry))
+        assert isinstance(item, DeviceAction)
+        words = family.press if entry["meaning"] == "press" else family.cancel
+        assert item.raw in words, (entry["model"], item.raw, words)
+    named = {name for family in FAMILIES for name in family.tested}
+    assert named <= {e["model"] for e in ENTRIES}, "a row names a model the corpus lacks"
 
 
 def test_splice_needs_the_markers() -> None:
