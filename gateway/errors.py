@@ -20,7 +20,8 @@ Exception tree::
     ├── MqttError                       the MQTT link
     │   ├── BrokerUrlError (ValueError) ``mqtt.url`` is not mqtt://host[:port] or mqtts://…
     │   ├── TopicFilterError (ValueError) a subscription is not a valid MQTT topic filter
-    │   └── TlsSetupError               the link's CA, certificate or key could not be loaded
+    │   ├── TlsSetupError               the link's CA, certificate or key could not be loaded
+    │   └── BrokerUnavailableError      ``listen`` cannot reach the broker, or it refused it
     ├── GpioError                       buttons and LEDs on the Pi's header
     │   ├── PinFactoryUnavailableError  the pin factory cannot load here (says how to fix it)
     │   ├── PinClaimError               a button or LED pin could not be claimed
@@ -55,6 +56,7 @@ from __future__ import annotations
 from typing import Protocol
 
 __all__ = [
+    "BrokerUnavailableError",
     "BrokerUrlError",
     "CommerceConfigError",
     "CommerceError",
@@ -181,6 +183,11 @@ class TopicFilterError(MqttError, ValueError):
 
 class TlsSetupError(MqttError):
     """The CA, certificate or key file could not be loaded."""
+
+
+class BrokerUnavailableError(MqttError):
+    """``reorder-gateway listen`` could not reach the broker, or the broker refused it
+    (the daemon never gives up: it retries and reports instead)."""
 
 
 # --------------------------------------------------------------------------- GPIO

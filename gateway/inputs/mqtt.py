@@ -59,7 +59,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.clock import Clock, RealClock
-from gateway.config.broker import parse_broker_url
+from gateway.config.broker import BrokerAddress, parse_broker_url
 from gateway.config.models import MqttSection
 from gateway.errors import BrokerUrlError, TlsSetupError, TopicFilterError
 from gateway.inputs.broker_failures import FailureLog, describe_connect_error, describe_refusal
@@ -128,6 +128,43 @@ class _Filters:
         return topic in self.exact or any(paho.topic_matches_sub(f, topic) for f in self.wild)
 
 
+def broker_address(settings: MqttSection) -> BrokerAddress:
+    """The configured broker; certificate files for a plain ``mqtt://`` URL are refused
+    (they would be silently unused)."""
+    address = parse_broker_url(settings.url)
+    if not address.tls and (settings.ca_file or settings.cert_file or settings.key_file):
+        raise BrokerUrlError(
+            f"mqtt.ca_file/cert_file/key_file are set but '{settings.url}' is plain MQTT;"
+            " use mqtts://"
+        )
+    return address
+
+
+def configure_client(client: paho.Client, settings: MqttSection, password: str | None) -> None:
+    """The configured broker's credentials and TLS on ``client``, for the gateway's link
+    and for ``reorder-gateway listen`` alike. ``password`` is the one read from the
+    environment or a credential file (config.secrets); without it, the config's."""
+    username = settings.username.get_secret_value() if settings.username else None
+    if password is None and settings.password is not None:
+        password = settings.password.get_secret_value()
+    if username is not None:
+        client.username_pw_set(username, password)
+    elif password is not None:
+        log.warning("MQTT: a password is configured without mqtt.username; it is not sent")
+    if broker_address(settings).tls:
+        try:
+            # Verification stays on: CERT_REQUIRED and hostname checking are
+            # tls_set's defaults, and tls_insecure_set is never called.
+            client.tls_set(
+                ca_certs=settings.ca_file,
+                certfile=settings.cert_file,
+                keyfile=settings.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise TlsSetupError(f"cannot load mqtt.ca_file/cert_file/key_file: {exc}") from exc
+
+
 class _Client(paho.Client):
     """paho's client, keeping the exception of a failed connect attempt: paho calls
     ``on_connect_fail`` without it, and the reason is what a person needs."""
@@ -177,12 +214,7 @@ class MqttLink:
         connect_timeout: float = 5.0,
     ) -> None:
         self._settings = settings
-        self._address = parse_broker_url(settings.url)
-        if not self._address.tls and (settings.ca_file or settings.cert_file or settings.key_file):
-            raise BrokerUrlError(
-                f"mqtt.ca_file/cert_file/key_file are set but '{settings.url}' is plain MQTT;"
-                " use mqtts://"
-            )
+        self._address = broker_address(settings)
         if not 1 <= receive_maximum <= 65535:
             raise ValueError("receive_maximum must be between 1 and 65535")
         for topic_filter in subscriptions:
@@ -383,27 +415,7 @@ class MqttLink:
         client.connect_timeout = self._connect_timeout
         client.max_queued_messages_set(_MAX_QUEUED_PUBLISHES)
         client.will_set(self._status_topic, b"offline", qos=1, retain=True)
-        settings = self._settings
-        username = settings.username.get_secret_value() if settings.username else None
-        password = self._password
-        if password is None and settings.password is not None:
-            password = settings.password.get_secret_value()
-        if username is not None:
-            client.username_pw_set(username, password)
-        elif password is not None:
-            log.warning("MQTT: a password is configured without mqtt.username; it is not sent")
-        if self._address.tls:
-            try:
-                # Verification stays on: CERT_REQUIRED and hostname checking are
-                # tls_set's defaults, and tls_insecure_set is never called.
-                client.tls_set(
-                    ca_certs=settings.ca_file,
-                    certfile=settings.cert_file,
-                    keyfile=settings.key_file,
-                    cert_reqs=ssl.CERT_REQUIRED,
-                )
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                raise TlsSetupError(f"cannot load mqtt.ca_file/cert_file/key_file: {exc}") from exc
+        configure_client(client, self._settings, self._password)
         client.on_socket_open = self._handle_socket_open
         client.on_socket_close = self._handle_socket_close
         client.on_publish = self._handle_puback

@@ -179,6 +179,10 @@ class Router:
                 routes[f"{s.mqtt}/{sub}"] = route
         return cls(routes, restarts)
 
+    def knows(self, topic: str) -> bool:
+        """True when a configured device (or its restart signal) is on ``topic``."""
+        return topic in self._routes or topic in self._restarts
+
     def route(self, topic: str) -> Route | None:
         """The configured route of ``topic`` (None: no configured device there)."""
         return self._routes.get(topic)

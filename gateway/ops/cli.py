@@ -1,4 +1,4 @@
-"""``reorder-gateway`` — run | check | queue | status | web-password | install-service |
+"""``reorder-gateway`` — run | check | listen | queue | status | web-password | install-service |
 uninstall-service.
 
 Exit codes: 0 success, 1 runtime failure (with a one-line reason, never a
@@ -52,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate the config and summarise what would run")
     with_config(check)
+
+    listen = sub.add_parser(
+        "listen",
+        help="show what the gateway would decide for each message, live (orders nothing)",
+        description="Connect with the config's broker settings and, for each message on the "
+        "configured device topics (or the TOPIC filters given, e.g. '#'), show which "
+        "device it belongs to and what the gateway would decide. For a topic no device is "
+        "configured on, suggest the profile and the YAML lines. Places no order.",
+    )
+    with_config(listen)
+    listen.add_argument("topics", nargs="*", metavar="TOPIC", help="MQTT topic filters")
+    listen.add_argument("--count", type=int, default=None, help="stop after N messages")
 
     queue = sub.add_parser("queue", help="list, retry or drop orders in the outbox")
     with_config(queue)
@@ -150,6 +162,12 @@ def _run(args: argparse.Namespace) -> int:
     from gateway.daemon import run_gateway
 
     return run_gateway(Path(args.config), make_clock(args.time_scale), demo=args.demo)
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from gateway.ops.listen import listen
+
+    return listen(_offline_config(args.config), args.topics, sys.stdout, count=args.count)
 
 
 def _queue(args: argparse.Namespace) -> int:
@@ -252,6 +270,7 @@ def _service(args: argparse.Namespace) -> int:
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _check,
+    "listen": _listen,
     "run": _run,
     "queue": _queue,
     "status": _status,

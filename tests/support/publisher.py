@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -117,6 +118,8 @@ class Publisher:
         on_message: Callable[[Received], None] | None = None,
         keepalive: int = 30,
         max_reconnect_delay: int = 2,
+        ca_file: Path | None = None,
+        auth: tuple[str, str] | None = None,
     ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
@@ -136,6 +139,10 @@ class Publisher:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         self.client.reconnect_delay_set(1, max_reconnect_delay)
+        if ca_file is not None:  # for an mqtts:// test broker with its own CA
+            self.client.tls_set(ca_certs=str(ca_file))
+        if auth is not None:
+            self.client.username_pw_set(*auth)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -1,0 +1,451 @@
+"""``reorder-gateway listen``: what the gateway would make of each message, live.
+
+For installers wiring a button or a scale. It connects to the configured broker
+(same URL, credentials and TLS as the daemon, under its own throw-away client id,
+with a clean session and no will, so the running gateway is not disturbed),
+subscribes to the configured device topics or to the filters given, and for each
+message says which configured device it belongs to and what the gateway would
+decide — ``press: would order coffee``, ``reading 412 g``, ``ignored:
+'brightness_stop' ...``. A message on a topic no device is configured on gets a
+guess: the profile that reads it, and the YAML lines that would make it work.
+
+It places no order: it opens no outbox and publishes nothing. The pure part,
+:class:`Interpreter`, is what the tests drive; :func:`listen` is the paho loop.
+
+>>> from gateway.config.models import Config
+>>> cfg = Config.model_validate({
+...     "gateway": {"id": "gw"}, "commerce": {"base_url": "http://127.0.0.1/api"},
+...     "products": {"coffee": {"sku": "C"}},
+...     "buttons": [{"name": "pantry", "product": "coffee", "mqtt": "zigbee2mqtt/pantry",
+...                  "profile": "zigbee2mqtt", "model": "E1743"}]})
+>>> Interpreter(cfg).explain("zigbee2mqtt/pantry", b'{"action": "on"}', retain=False, now=0.0)
+['pantry (zigbee2mqtt): press — would order coffee']
+>>> print("\\n".join(Interpreter(cfg).explain(
+...     "zigbee2mqtt/hall", b'{"action": "single"}', retain=False, now=0.0)))
+not configured: profile zigbee2mqtt reads a press; to use it, add under buttons:
+    - name: hall
+      product: coffee
+      mqtt: zigbee2mqtt/hall
+      profile: zigbee2mqtt
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+import paho.mqtt.client as paho
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from devices import (
+    PROFILES,
+    DeviceAction,
+    DeviceReading,
+    Parsed,
+    ParseError,
+    Profile,
+    ProfileOptions,
+)
+from devices.z2m_models import MODELS
+from gateway.clock import RealClock
+from gateway.config.models import Config
+from gateway.config.secrets import secret_value
+from gateway.core.events import (
+    ButtonEvent,
+    ConfirmProduct,
+    DeviceRestarted,
+    InvalidInput,
+    SensorReading,
+)
+from gateway.errors import BrokerUnavailableError
+from gateway.inputs.broker_failures import describe_connect_error, describe_refusal
+from gateway.inputs.mqtt import broker_address, check_topic_filter, configure_client
+from gateway.inputs.routing import DeviceVitals, Ignored, Routed, Router
+
+# Profiles that need the installer's paths (json) read nothing on their own.
+_GUESSED = tuple(p for p in PROFILES.values() if not p.required_options)
+_MAX_SHOWN_PAYLOAD = 160
+
+
+@dataclass(frozen=True)
+class Guess:
+    """How an unconfigured topic's message reads under one profile."""
+
+    profile: Profile
+    meaning: str  # "press", "cancel", "reading 412.5"
+    kind: str  # "buttons" | "sensors"
+    base_topic: str
+    options: Mapping[str, object]
+    note: str = ""
+
+
+class Interpreter:
+    """The gateway's reading of messages, without the decisions' side effects."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._router = Router.from_config(config)
+        self._products = {b.name: b.product for b in config.buttons}
+        self._sensors = {s.name: s for s in config.sensors}
+
+    @property
+    def topics(self) -> list[str]:
+        """What the gateway subscribes to for its devices (and its virtual topics)."""
+        return self._router.topics
+
+    def explain(self, topic: str, payload: bytes, *, retain: bool, now: float) -> list[str]:
+        """One line per decision the gateway would take for this message."""
+        if not self._router.knows(topic):
+            return suggest(topic, payload, self._config)
+        routed = self._router.events(topic, payload, mid=0, retain=retain, dup=False, now=now)
+        return [self._say(item, topic) for item in routed]
+
+    def _say(self, item: Routed, topic: str) -> str:
+        route = self._router.route(topic)
+        profile = route.profile.name if route is not None and route.profile else "virtual"
+        if isinstance(item, ButtonEvent):
+            head = f"{item.device} ({profile})"
+            product = self._products.get(item.device, "?")
+            if item.retained:
+                return f"{head}: ignored — the broker's retained copy, never a press"
+            if item.action == "hold":
+                return f"{head}: cancel — would cancel the newest open order of {product}"
+            return f"{head}: press — would order {product}"
+        if isinstance(item, SensorReading):
+            sensor = self._sensors.get(item.device)
+            unit = f" {sensor.unit}" if sensor is not None and sensor.unit else ""
+            told = f"{item.device} ({profile}): reading {item.value:g}{unit}"
+            if sensor is None:
+                return told
+            if item.value < sensor.reorder_below:
+                return f"{told} — below {sensor.reorder_below:g}{unit}: low, orders if it stays"
+            return f"{told} — orders below {sensor.reorder_below:g}{unit}"
+        if isinstance(item, Ignored):
+            return f"{item.device} ({profile}): ignored — {item.detail}"
+        if isinstance(item, InvalidInput):
+            return f"{item.device} ({profile}): invalid — {item.reason}"
+        if isinstance(item, DeviceVitals):
+            return f"{item.device} ({profile}): {item.vitals.describe()}"
+        if isinstance(item, DeviceRestarted):
+            return f"{item.device}: the device started again — its event counter starts again"
+        if isinstance(item, ConfirmProduct):
+            return f"{item.product}: confirm — would send the order that waits for a yes"
+        return f"{type(item).__name__}"
+
+
+# --------------------------------------------------------------------------- guesses
+
+
+def suggest(topic: str, payload: bytes, config: Config) -> list[str]:
+    """For a topic no device is configured on: the profile that reads it, as YAML."""
+    guesses = guess(topic, payload)
+    if not guesses:
+        return [
+            "not configured: no profile reads a press, a cancel or a reading in this "
+            "message (press your button now, or see docs/devices.md)"
+        ]
+    best, others = guesses[0], guesses[1:]
+    lines = [
+        f"not configured: profile {best.profile.name} reads a {best.meaning}; "
+        f"to use it, add under {best.kind}:"
+    ]
+    lines += ["    " + line for line in _yaml(best, config)]
+    if best.note:
+        lines.append(f"    # {best.note}")
+    if others:
+        also = ", ".join(f"{g.profile.name} ({g.meaning})" for g in others)
+        lines.append(f"  also reads as: {also}")
+    return lines
+
+
+def guess(topic: str, payload: bytes) -> list[Guess]:
+    """Every profile (but those that need paths) that reads an event in the message."""
+    found: list[Guess] = []
+    own_family = False  # a family whose topics look like this one read the message
+    for profile in _GUESSED:
+        for options in _option_variants(profile, payload):
+            try:
+                parsed = profile.parse(topic, payload, options)
+            except ParseError:
+                continue
+            own_family = own_family or _shaped(profile, topic)
+            made = _guess_of(profile, topic, parsed, options)
+            if made is not None:
+                found.append(made)
+                break
+    if own_family:
+        # Its message, even with no event in it: a stray number is not a scale.
+        found = [g for g in found if _shaped(g.profile, topic)]
+    # The family whose topics look like this one first; then a press before a
+    # cancel before a reading; then the registry's order.
+    rank = {"press": 0, "cancel": 1}
+    return sorted(found, key=lambda g: (not _shaped(g.profile, topic), rank.get(g.meaning, 2)))
+
+
+def _guess_of(
+    profile: Profile, topic: str, parsed: list[Parsed], options: ProfileOptions
+) -> Guess | None:
+    base = _base_topic(profile, topic)
+    chosen = {
+        k: v
+        for k, v in (("button_index", options.button_index), ("component", options.component))
+        if v not in (None, 1)
+    }
+    for item in parsed:
+        if isinstance(item, DeviceReading) and profile.kind in ("sensor", "both"):
+            unit = item.unit or profile.reading_unit(options.value_path)
+            told = f"reading {item.value:g}" + (f" {unit}" if unit else "")
+            return Guess(profile, told, "sensors", base, {})
+        if not isinstance(item, DeviceAction) or profile.kind == "sensor":
+            continue
+        if item.action in ("press", "hold"):
+            meaning = "press" if item.action == "press" else "cancel"
+            return Guess(profile, meaning, "buttons", base, chosen)
+        if profile.name == "zigbee2mqtt":
+            models = _z2m_models_of(item.raw)
+            if models:
+                name, button, role = models[0]
+                opts: dict[str, object] = {"model": name}
+                if button is not None:
+                    opts["button"] = button
+                named = ", ".join(m[0] for m in models[:4])
+                note = f"{item.raw!r} is a {role} of: {named} — set your model (docs/devices.md)"
+                return Guess(profile, role, "buttons", base, opts, note)
+        if profile.name == "esphome" and item.raw not in ("ON", "OFF"):
+            # An event entity with its own event types: the installer names them.
+            note = f"if {item.raw!r} is your short press; long presses go under cancel:"
+            actions = {"press": item.raw}
+            return Guess(profile, "press", "buttons", base, {"actions": actions}, note)
+    return None
+
+
+def _option_variants(profile: Profile, payload: bytes) -> Iterable[ProfileOptions]:
+    """The defaults, the family's sensor path, then the other buttons of a multi-button
+    family."""
+    yield ProfileOptions()
+    if profile.default_value_path is not None:
+        yield ProfileOptions(value_path=profile.default_value_path)  # its scale's number
+    if profile.name == "tasmota":
+        for index in range(2, 9):
+            yield ProfileOptions(button_index=index)
+    if profile.name == "shelly":
+        for component in _shelly_components(payload):
+            kind, _, number = component.partition(":")
+            if kind == "input" and number.isdecimal() and int(number) < 8:
+                yield ProfileOptions(button_index=int(number) + 1)
+            else:
+                yield ProfileOptions(component=component)
+
+
+def _shelly_components(payload: bytes) -> list[str]:
+    try:
+        data = json.loads(payload)
+        events = data["params"]["events"]
+        return [str(e["component"]) for e in events if isinstance(e, dict) and "component" in e]
+    except (ValueError, TypeError, KeyError):
+        return []
+
+
+def _z2m_models_of(word: str) -> list[tuple[str, str | None, str]]:
+    """The models whose press or cancel words hold ``word``: (model, button, role)."""
+    found: list[tuple[str, str | None, str]] = []
+    for model in MODELS:
+        for button in model.buttons:
+            for role, words in (("press", button.actions.press), ("cancel", button.actions.cancel)):
+                if word in words:
+                    named = button.name if len(model.buttons) > 1 else None
+                    found.append((model.model, named, role))
+    return found
+
+
+# Where each family publishes: a guess whose family's topics look like this one
+# comes first (a bare "0" reads as a number to ESPHome, but arrives on a Shelly's).
+_TOPIC_SHAPES = {
+    "zigbee2mqtt": re.compile(r"zigbee2mqtt/.+"),
+    "tasmota": re.compile(r"(stat|tele)/[^/]+/(RESULT|SENSOR|BUTTON\d)"),
+    "shelly": re.compile(r"shellies/[^/]+/(input_event|longpush)/\d+|[^/]+/events/rpc"),
+    "esphome": re.compile(r"[^/]+/(binary_sensor|event|sensor)/[^/]+/state"),
+}
+
+
+def _shaped(profile: Profile, topic: str) -> bool:
+    shape = _TOPIC_SHAPES.get(profile.name)
+    return shape is not None and shape.fullmatch(topic) is not None
+
+
+def _base_topic(profile: Profile, topic: str) -> str:
+    for sub in profile.subtopics:
+        if topic.endswith("/" + sub):
+            return topic[: -len(sub) - 1]
+    return topic
+
+
+# Topic levels that name a family's structure, not the device.
+_STRUCTURE = frozenset(
+    {"zigbee2mqtt", "stat", "tele", "RESULT", "SENSOR", "shellies", "input_event", "longpush"}
+    | {"events", "rpc", "binary_sensor", "event", "sensor", "state"}
+)
+
+
+def _device_name(topic: str) -> str:
+    """A name for the YAML: the topic's last level that names the device.
+
+    >>> _device_name("shellies/shellybutton1-A1/input_event/0"), _device_name("stat/desk/RESULT")
+    ('shellybutton1-a1', 'desk')
+    """
+    levels = [x for x in topic.split("/") if x and x not in _STRUCTURE and not x.isdecimal()]
+    return _safe_name(levels[-1] if levels else "device")
+
+
+def _yaml(found: Guess, config: Config) -> list[str]:
+    name = _device_name(found.base_topic)
+    products = sorted(config.products) or ["<product>"]
+    product = products[0] if len(products) == 1 else f"<one of: {', '.join(products)}>"
+    lines = [
+        f"- name: {_scalar(name)}",
+        f"  product: {product}",
+        f"  mqtt: {_scalar(found.base_topic)}",
+        f"  profile: {found.profile.name}",
+    ]
+    for key, value in found.options.items():
+        if isinstance(value, Mapping):
+            lines.append(f"  {key}:")
+            lines += [f"    {k}: [{_scalar(v)}]" for k, v in value.items()]
+        else:
+            lines.append(f"  {key}: {_scalar(value)}")
+    if found.kind == "sensors":
+        lines += [
+            "  unit: g  # the unit to decide in; then your thresholds:",
+            "  reorder_below: 250 g",
+            "  rearm_above: 800 g",
+        ]
+    return lines
+
+
+def _scalar(value: object) -> str:
+    """``value`` as YAML reads it back unchanged: ``on`` and ``2`` as a button's name
+    are quoted (YAML would read a boolean and a number).
+
+    >>> _scalar("on"), _scalar("left"), _scalar(2)
+    ('"on"', 'left', '2')
+    """
+    if not isinstance(value, str):
+        return str(value)
+    try:
+        plain = yaml.safe_load(value) == value and "#" not in value
+    except yaml.YAMLError:
+        plain = False
+    return value if plain else json.dumps(value)
+
+
+def _safe_name(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in text.lower()).strip("-")
+    return cleaned[:32] or "device"
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def listen(
+    config: Config,
+    filters: Sequence[str],
+    out: TextIO,
+    *,
+    count: int | None = None,
+    connect_timeout: float = 10.0,
+) -> int:
+    """Print what the gateway would decide for each message on ``filters`` (the
+    configured topics when empty) until Ctrl-C, or ``count`` messages."""
+    interpreter = Interpreter(config)
+    clock = RealClock()
+    topics = list(filters) or interpreter.topics
+    for topic_filter in topics:
+        check_topic_filter(topic_filter)
+    address = broker_address(config.mqtt)
+    messages: queue.Queue[paho.MQTTMessage] = queue.Queue()
+    subscribed = threading.Event()
+    failure: list[str] = []
+
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"reorder-gateway-listen-{config.gateway.id}-{os.getpid()}",
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    configure_client(client, config.mqtt, secret_value(config.mqtt.password))
+    with_user = config.mqtt.username is not None
+
+    def on_connect(
+        c: paho.Client, userdata: object, flags: object, reason: ReasonCode, props: object
+    ) -> None:
+        if reason.is_failure:
+            failure.append(describe_refusal(reason.value, str(reason), with_user=with_user))
+            subscribed.set()
+            return
+        c.subscribe([(t, 0) for t in topics])
+
+    def on_subscribe(c: paho.Client, userdata: object, mid: int, codes: object, p: object) -> None:
+        subscribed.set()
+
+    def on_message(c: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        messages.put(message)
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    client.connect_timeout = connect_timeout
+    try:
+        client.connect(address.host, address.port, keepalive=30, clean_start=True)
+    except (OSError, ValueError) as exc:
+        why = describe_connect_error(exc, str(address), connect_timeout)
+        raise BrokerUnavailableError(why) from None
+    client.loop_start()
+    try:
+        if not subscribed.wait(connect_timeout) or failure:
+            why = failure[0] if failure else "no answer to the subscription"
+            raise BrokerUnavailableError(f"the broker at {address} refused listen: {why}")
+        shown = ", ".join(topics) if len(topics) <= 6 else f"{len(topics)} configured topics"
+        print(
+            f"listening on {address} to {shown} — press your button now (Ctrl-C to stop)."
+            " Nothing is ordered.",
+            file=out,
+            flush=True,
+        )
+        seen = 0
+        while count is None or seen < count:
+            try:
+                message = messages.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            seen += 1
+            _show(interpreter, message, out, clock.now())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return 0
+
+
+def _show(interpreter: Interpreter, message: paho.MQTTMessage, out: TextIO, now: float) -> None:
+    payload = bytes(message.payload)
+    text = payload.decode("utf-8", errors="replace")
+    if len(text) > _MAX_SHOWN_PAYLOAD:
+        text = text[: _MAX_SHOWN_PAYLOAD - 1] + "…"
+    retained = " (retained)" if message.retain else ""
+    stamp = time.strftime("%H:%M:%S", time.localtime(now))
+    print(f"{stamp} {message.topic}{retained}  {text}", file=out)
+    for line in interpreter.explain(message.topic, payload, retain=bool(message.retain), now=now):
+        print(f"         {line}", file=out)
+    out.flush()
+
+
+__all__ = ["Guess", "Interpreter", "guess", "listen", "suggest"]
