@@ -27,8 +27,7 @@ from tests.support.broker import Broker, TestCA
 from tests.support.gateway import REPO
 from tests.support.ports import free_port
 from tests.support.publisher import Publisher
-
-SHELLY = "shellies/shellybutton1-A1B2C3"
+from tests.unit.test_listen import BASE, BUTTONS, SHELLY
 
 
 def _config(tmp_path: Path, url: str, ca: Path | None, password_file: Path | None) -> Path:
@@ -38,25 +37,10 @@ def _config(tmp_path: Path, url: str, ca: Path | None, password_file: Path | Non
     if password_file is not None:
         mqtt["password_file"] = str(password_file)
     config = {
+        **BASE,
         "gateway": {"id": "kitchen", "state_dir": str(tmp_path / "state")},
         "mqtt": mqtt,
-        "commerce": {"base_url": "http://127.0.0.1:1/api/v1"},
-        "products": {"coffee": {"sku": "COFFEE"}, "tea": {"sku": "TEA"}},
-        "buttons": [
-            {
-                "name": "pantry",
-                "product": "coffee",
-                "mqtt": "zigbee2mqtt/pantry",
-                "profile": "zigbee2mqtt",
-                "model": "E1743",
-            },
-            {
-                "name": "hall",
-                "product": "tea",
-                "mqtt": f"{SHELLY}/input_event/0",
-                "profile": "shelly",
-            },
-        ],
+        "buttons": BUTTONS,
     }
     path = tmp_path / "gateway.yaml"
     path.write_text(json.dumps(config))
@@ -130,7 +114,7 @@ def test_listen_shows_each_message_and_what_the_gateway_would_decide(
     )
     assert "mqtt: zigbee2mqtt/kitchen_remote" in text and "model: E1524/E1810" in text
     assert "hall: the device started again" in text
-    assert "hall (shelly): press — would order tea" in text
+    assert "hall (shelly): press — would order coffee" in text
     assert "s3cret" not in text
     # Placed no order, published nothing: no outbox, only the test's own messages.
     assert not (tmp_path / "state").exists()

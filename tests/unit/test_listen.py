@@ -25,24 +25,23 @@ BASE: dict[str, Any] = {
     "commerce": {"base_url": "http://127.0.0.1:1/api/v1"},
     "products": {"coffee": {"sku": "COFFEE"}},
 }
+SHELLY = "shellies/shellybutton1-A1B2C3"
+# An IKEA E1743 through Zigbee2MQTT and a Shelly Button1 (Gen1); also the buttons
+# of the live test (tests/integration/test_listen.py).
+BUTTONS: list[dict[str, Any]] = [
+    {
+        "name": "pantry",
+        "product": "coffee",
+        "mqtt": "zigbee2mqtt/pantry",
+        "profile": "zigbee2mqtt",
+        "model": "E1743",
+    },
+    {"name": "hall", "product": "coffee", "mqtt": f"{SHELLY}/input_event/0", "profile": "shelly"},
+]
 CONFIG = Config.model_validate(
     {
         **BASE,
-        "buttons": [
-            {
-                "name": "pantry",
-                "product": "coffee",
-                "mqtt": "zigbee2mqtt/pantry",
-                "profile": "zigbee2mqtt",
-                "model": "E1743",
-            },
-            {
-                "name": "hall",
-                "product": "coffee",
-                "mqtt": "shellies/shellybutton1-A1/input_event/0",
-                "profile": "shelly",
-            },
-        ],
+        "buttons": BUTTONS,
         "sensors": [
             {
                 "name": "jar",
@@ -86,7 +85,7 @@ def test_configured_devices_say_what_the_gateway_would_decide() -> None:
     ]
     [invalid] = said("tele/jar/SENSOR", b"<html>")
     assert invalid.startswith("jar (tasmota): invalid — tasmota: not JSON")
-    assert said("shellies/shellybutton1-A1/online", b"true") == [
+    assert said(f"{SHELLY}/online", b"true") == [
         "hall: the device started again — its event counter starts again"
     ]
     assert said("reorder/kitchen/pantry/press", b"{}") == [
