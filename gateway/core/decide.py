@@ -210,7 +210,13 @@ def _button(state: State, event: ButtonEvent, now: float, rules: Rules, seen: bo
         if last is not None and 0 <= now - last < rules.dedupe_window:
             detail = f"same action within the {rules.dedupe_window:g}s dedupe window"
             report = Report(Outcome.DUPLICATE, device, now, product, event.event_id, detail=detail)
-            return state, [report]
+            if event.action != "hold":
+                return state, [report]
+            # A hold repeats while the button is held (a Hue dimmer's on_hold, about
+            # once a second): the window runs from the latest, so one long press,
+            # however long, cancels one order.
+            recent = {**state.recent, window_key: now}
+            return replace(state, recent=recent), [report, RememberAction(window_key, now)]
         recent = {k: t for k, t in state.recent.items() if now - t < rules.dedupe_window}
         recent[window_key] = now
         state = replace(state, recent=recent)

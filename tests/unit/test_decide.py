@@ -107,6 +107,26 @@ def test_zigbee_double_publish_counts_once_within_the_window() -> None:
     assert outcomes(a3) == [Outcome.ORDERED]
 
 
+def test_a_hold_repeated_while_held_cancels_one_order_however_long_the_press() -> None:
+    # A Hue dimmer held for 5 s: on_hold about once a second (philips.ts,
+    # hue_dimmer_switch). With two open orders, only the newest is cancelled.
+    r = rules(one_open_order=False)
+    state = State()
+    for n in (1, 2):
+        state, _ = decide(state, press(event_id=f"m{n}-p", synthetic_id=True), T0 + 10 * n, r)
+    told: list[Outcome] = []
+    for n in range(6):
+        hold = ButtonEvent("laundry", "hold", f"m{10 + n}-h", "mqtt", synthetic_id=True)
+        state, actions = decide(state, hold, T0 + 100 + 0.9 * n, r)
+        told += outcomes(actions)
+    assert told == [Outcome.CANCEL_REQUESTED] + [Outcome.DUPLICATE] * 5
+    assert sum(o.cancel_requested for o in state.open_orders) == 1
+    # A new long press after the window cancels the next one.
+    hold = ButtonEvent("laundry", "hold", "m20-h", "mqtt", synthetic_id=True)
+    _, actions = decide(state, hold, T0 + 100 + 0.9 * 5 + 2.5, r)
+    assert outcomes(actions) == [Outcome.CANCEL_REQUESTED]
+
+
 def test_retained_message_is_not_a_press() -> None:
     _, actions = decide(State(), press(retained=True), T0, rules())
     assert outcomes(actions) == [Outcome.IGNORED]
