@@ -240,15 +240,18 @@ def _unit_not_said(value_path: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class RestartSignal:
-    """Where a family whose event ids count since boot says it started again.
+    """How a family whose event ids count since boot tells a restart.
 
-    ``topic`` gives, for a configured button topic, the device's own topic for it
-    (None: that topic carries no counter); a live (not retained) ``payload`` there
-    means the device has just connected after a boot, and its counter starts again.
+    ``topic`` gives, for a configured button topic, the device's own topic where it
+    says it connected (None: that topic carries no counter); a live (not retained)
+    ``payload`` there says so. ``count`` reads the counter in any message of the
+    button's topic (None: none in it), also in messages that carry no press: a count
+    lower than the last one after a connect means the device booted.
     """
 
     topic: Callable[[str], str | None]
     payload: bytes
+    count: Callable[[bytes], int | None]
 
 
 Parser = Callable[[str, bytes, ProfileOptions], list[Parsed]]

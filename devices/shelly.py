@@ -137,9 +137,26 @@ def restart_topic(topic: str) -> str | None:
     return None if match is None else f"shellies/{match.group(1)}/online"
 
 
+def event_count(payload: bytes) -> int | None:
+    """The ``event_cnt`` of a Gen1 ``input_event`` (the idle report's ``0`` too).
+
+    >>> event_count(b'{"event": "", "event_cnt": 0}'), event_count(b"1")
+    (0, None)
+    """
+    try:
+        data = decode_object(payload)
+    except ParseError:
+        return None
+    count = data.get("event_cnt")
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count < 10**12:
+        return None
+    return count
+
+
 # A Gen1 device publishes ``true`` (retained) on ``shellies/<id>/online`` each time it
-# connects, after a boot or a wake from sleep, and its broker will ``false``.
-RESTART = RestartSignal(topic=restart_topic, payload=b"true")
+# connects, after a boot, a wake from sleep or a lost connection, and its broker the
+# will ``false``; after a boot its input_event reports ``event_cnt`` 0, then counts up.
+RESTART = RestartSignal(topic=restart_topic, payload=b"true", count=event_count)
 # Gen1 reports this after boot, before any button event.
 _GEN1_IDLE = {"event": "", "event_cnt": 0}
 

@@ -42,11 +42,13 @@ from dataclasses import dataclass, field, replace
 
 from gateway.core.events import (
     Action,
+    BootCount,
     ButtonEvent,
     CancelByKey,
     CancelOrder,
     ConfirmOrder,
     ConfirmProduct,
+    CounterSeen,
     DeviceRestarted,
     Episode,
     Event,
@@ -123,8 +125,8 @@ class State:
     usage: Mapping[str, Usage] = field(default_factory=dict)
     leads: Mapping[str, LeadTime] = field(default_factory=dict)
     intervals: Mapping[str, Interval] = field(default_factory=dict)
-    # Boot number per button whose ids count since its boot (durable, RememberBoot).
-    boots: Mapping[str, int] = field(default_factory=dict)
+    # Per button whose ids count since its boot (durable, RememberBoot).
+    boots: Mapping[str, BootCount] = field(default_factory=dict)
 
 
 Decision = tuple[State, list[Action]]
@@ -152,7 +154,9 @@ def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool =
     if isinstance(event, CancelByKey):
         return _cancel_by_key(state, event.key, event.via, now)
     if isinstance(event, DeviceRestarted):
-        return _restarted(state, event.device, now)
+        return _connected(state, event.device, now)
+    if isinstance(event, CounterSeen):
+        return _counted(state, event, now)
     return _tick(state, now, rules)
 
 
@@ -171,21 +175,46 @@ def since_boot(state: State, event: ButtonEvent) -> ButtonEvent:
     seen the id is left as it is (ids remembered by earlier releases still match).
 
     >>> e = ButtonEvent("hall", "press", "cnt-12", "mqtt", counts_since_boot=True)
-    >>> since_boot(State(boots={"hall": 3}), e).event_id, since_boot(State(), e).event_id
+    >>> third = State(boots={"hall": BootCount(boot=3, last=12)})
+    >>> since_boot(third, e).event_id, since_boot(State(), e).event_id
     ('b3-cnt-12', 'cnt-12')
     """
-    boot = state.boots.get(event.device, 0)
+    boot = state.boots.get(event.device, BootCount()).boot
     if not event.counts_since_boot or event.event_id is None or boot == 0:
         return event
     return replace(event, event_id=f"b{boot}-{event.event_id}", counts_since_boot=False)
 
 
-def _restarted(state: State, device: str, now: float) -> Decision:
-    boot = state.boots.get(device, 0) + 1
-    state = replace(state, boots={**state.boots, device: boot})
-    detail = "the device started again: its event counter starts again"
+def _connected(state: State, device: str, now: float) -> Decision:
+    known = state.boots.get(device, BootCount())
+    detail = "the device connected: a count lower than its last one will mean it restarted"
     report = Report(Outcome.IGNORED, device, now, detail=detail, routine=True)
-    return state, [RememberBoot(device, boot, now), report]
+    if known.connected:
+        return state, [report]
+    count = replace(known, connected=True)
+    state = replace(state, boots={**state.boots, device: count})
+    return state, [RememberBoot(device, count, now), report]
+
+
+def _counted(state: State, seen: CounterSeen, now: float) -> Decision:
+    """A count since boot: a new boot when it went back after the device connected.
+
+    A count equal to the last is the same boot: a broker redelivery, or the device
+    sending its last event again after a reconnect. Without a connect seen, a lower
+    count is kept as it is (a reordered or replayed message must not start a boot);
+    the highest count stays the mark, so the next connect tells a missed restart.
+    """
+    known = state.boots.get(seen.device, BootCount())
+    if known.connected and known.last is not None and seen.count < known.last:
+        count = BootCount(boot=known.boot + 1, last=seen.count)
+    elif known.connected or known.last is None:
+        count = BootCount(boot=known.boot, last=seen.count)
+    else:
+        count = replace(known, last=max(known.last, seen.count))
+    if count == known:
+        return state, []
+    state = replace(state, boots={**state.boots, seen.device: count})
+    return state, [RememberBoot(seen.device, count, now)]
 
 
 # --------------------------------------------------------------------------- buttons

@@ -181,14 +181,30 @@ class CancelByKey:
 
 @dataclass(frozen=True)
 class DeviceRestarted:
-    """A button whose event ids count since its boot said it started again (Shelly
-    Gen1's live ``online: true``): its counter starts again, so do its ids.
+    """A button whose event ids count since its boot says it has (re)connected
+    (Shelly Gen1's live ``online: true``): after a boot or only after a reconnect —
+    its next count tells which (see :class:`CounterSeen`).
 
     >>> DeviceRestarted("hall").device
     'hall'
     """
 
     device: str
+
+
+@dataclass(frozen=True)
+class CounterSeen:
+    """The counter since boot in a live message of such a button (Shelly Gen1
+    ``event_cnt``, also in its idle report ``0`` and in words that do not order).
+    Lower than the last count seen, after the device said it connected: it booted,
+    and its ids start a new boot number. The same or higher: it only reconnected.
+
+    >>> CounterSeen("hall", 0).count
+    0
+    """
+
+    device: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -205,6 +221,7 @@ Event = (
     | ConfirmProduct
     | CancelByKey
     | DeviceRestarted
+    | CounterSeen
     | Tick
 )
 
@@ -319,11 +336,11 @@ class RememberEvent:
 
 @dataclass(frozen=True)
 class RememberBoot:
-    """Persist a device's boot number (see :class:`DeviceRestarted`): the ids it sends
-    from now on are named by it, also after the gateway's own restart."""
+    """Persist where a counter-since-boot button is (:class:`BootCount`): the ids it
+    sends are named by its boot number, also after the gateway's own restart."""
 
     device: str
-    boot: int
+    count: BootCount
     at: float
 
 
@@ -403,6 +420,21 @@ Action = (
 
 
 EpisodePhase = Literal["armed", "settling", "ordered"]
+
+
+@dataclass(frozen=True)
+class BootCount:
+    """A counter-since-boot button: its boot number (0 until a boot is seen, so its ids
+    stay ``cnt-<N>``), the last count seen in that boot, and whether it has said it
+    connected since that count.
+
+    >>> BootCount().boot, BootCount().last, BootCount().connected
+    (0, None, False)
+    """
+
+    boot: int = 0
+    last: int | None = None
+    connected: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from gateway.config.models import ButtonConfig, Config, SensorConfig
 from gateway.core.events import (
     ButtonEvent,
     ConfirmProduct,
+    CounterSeen,
     DeviceRestarted,
     Event,
     InvalidInput,
@@ -222,6 +223,13 @@ class Router:
             parsed = route.profile.parse(topic, payload, route.options)
         except ParseError as exc:
             return [*out, InvalidInput(route.device, topic, f"{route.profile.name}: {exc}")]
+        restart = route.profile.restart
+        if route.counts_since_boot and restart is not None and not retain:
+            # Before the press it came with: a count that went back starts the boot
+            # the press is named by.
+            count = restart.count(payload)
+            if count is not None:
+                out.append(CounterSeen(route.device, count))
         if not parsed:
             # A state, availability or battery report: still a decision, never a
             # silent drop (reports of these are rate-limited per device).

@@ -62,6 +62,7 @@ from gateway.config.secrets import secret_value
 from gateway.core.events import (
     ButtonEvent,
     ConfirmProduct,
+    CounterSeen,
     DeviceRestarted,
     InvalidInput,
     SensorReading,
@@ -107,7 +108,8 @@ class Interpreter:
         if not self._router.knows(topic):
             return suggest(topic, payload, self._config)
         routed = self._router.events(topic, payload, mid=0, retain=retain, dup=False, now=now)
-        return [self._say(item, topic) for item in routed]
+        # A counter since boot means something only against the gateway's memory.
+        return [self._say(item, topic) for item in routed if not isinstance(item, CounterSeen)]
 
     def _say(self, item: Routed, topic: str) -> str:
         route = self._router.route(topic)
@@ -136,7 +138,7 @@ class Interpreter:
         if isinstance(item, DeviceVitals):
             return f"{item.device} ({profile}): {item.vitals.describe()}"
         if isinstance(item, DeviceRestarted):
-            return f"{item.device}: the device started again — its event counter starts again"
+            return f"{item.device}: the device connected (after a restart if its count goes back)"
         if isinstance(item, ConfirmProduct):
             return f"{item.product}: confirm — would send the order that waits for a yes"
         return f"{type(item).__name__}"
@@ -374,6 +376,7 @@ def listen(
     messages: queue.Queue[paho.MQTTMessage] = queue.Queue()
     subscribed = threading.Event()
     failure: list[str] = []
+    refused: list[str] = []
 
     client = paho.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
@@ -392,7 +395,11 @@ def listen(
             return
         c.subscribe([(t, 0) for t in topics])
 
-    def on_subscribe(c: paho.Client, userdata: object, mid: int, codes: object, p: object) -> None:
+    def on_subscribe(
+        c: paho.Client, userdata: object, mid: int, codes: list[ReasonCode], p: object
+    ) -> None:
+        # A broker's ACL may refuse a filter (0x87): say so rather than stay silent.
+        refused.extend(t for t, code in zip(topics, codes, strict=False) if code.is_failure)
         subscribed.set()
 
     def on_message(c: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
@@ -412,6 +419,14 @@ def listen(
         if not subscribed.wait(connect_timeout) or failure:
             why = failure[0] if failure else "no answer to the subscription"
             raise BrokerUnavailableError(f"the broker at {address} refused listen: {why}")
+        if len(refused) == len(topics):
+            raise BrokerUnavailableError(
+                f"the broker at {address} refused every subscription (its ACL?): "
+                + ", ".join(refused)
+            )
+        if refused:
+            print(f"the broker refused: {', '.join(refused)} (its ACL?)", file=out)
+            topics = [t for t in topics if t not in refused]
         shown = ", ".join(topics) if len(topics) <= 6 else f"{len(topics)} configured topics"
         print(
             f"listening on {address} to {shown} — press your button now (Ctrl-C to stop)."

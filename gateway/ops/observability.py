@@ -14,8 +14,11 @@ Two pieces, because they are needed at different moments of the wiring:
 >>> activity = Activity(sensors=["scale"])
 >>> activity.on_report(Report(Outcome.ORDERED, "laundry", 0.0, "detergent", "e1"))
 >>> activity.on_reading("scale")
+>>> activity.on_report(Report(Outcome.IGNORED, "laundry", 1.0, detail="battery", routine=True))
 >>> sorted(activity.events_in().items())
-[(('laundry', 'press'), 1), (('scale', 'reading'), 1)]
+[(('laundry', 'ignored'), 1), (('laundry', 'press'), 1), (('scale', 'reading'), 1)]
+>>> [e["text"] for e in activity.last_events()]  # battery chatter is counted, not listed
+['laundry: ordered (detergent) event e1']
 """
 
 from __future__ import annotations
@@ -111,7 +114,9 @@ class Activity:
     def on_report(self, report: Report) -> None:
         kind = _EVENT_KIND.get(report.outcome)
         with self._lock:
-            self._last.append({"at": rfc3339(report.at), "text": describe(report)})
+            if not report.routine:
+                # Battery and availability reports would push the decisions off it.
+                self._last.append({"at": rfc3339(report.at), "text": describe(report)})
             if kind is None:
                 return
             if kind not in ("invalid", "ignored") and report.device in self._sensors:

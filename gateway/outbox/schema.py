@@ -101,12 +101,15 @@ CREATE TABLE IF NOT EXISTS recent_actions (
     window_key TEXT PRIMARY KEY,
     at         REAL NOT NULL
 );
--- The boot number of each button whose event ids count since its boot (Shelly
--- Gen1): its ids are named by it (gateway.core.decide.since_boot). Version 3.
+-- Each button whose event ids count since its boot (Shelly Gen1): its boot number,
+-- by which its ids are named (gateway.core.decide.since_boot), the last count seen
+-- and whether it connected since (gateway.core.events.BootCount). Version 3.
 CREATE TABLE IF NOT EXISTS device_boots (
-    device TEXT PRIMARY KEY,
-    boot   INTEGER NOT NULL,
-    at     REAL NOT NULL
+    device     TEXT PRIMARY KEY,
+    boot       INTEGER NOT NULL,
+    last_count INTEGER,
+    connected  INTEGER NOT NULL,
+    at         REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS episodes (
     sensor         TEXT PRIMARY KEY,

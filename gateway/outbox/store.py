@@ -147,10 +147,13 @@ class Store(SenderClaims):
                         (action.window_key, action.at),
                     )
                 elif isinstance(action, RememberBoot):
+                    b = action.count
                     c.execute(
-                        "INSERT INTO device_boots (device, boot, at) VALUES (?, ?, ?) "
-                        "ON CONFLICT (device) DO UPDATE SET boot = excluded.boot, at = excluded.at",
-                        (action.device, action.boot, action.at),
+                        "INSERT INTO device_boots (device, boot, last_count, connected, at) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET "
+                        "boot = excluded.boot, last_count = excluded.last_count, "
+                        "connected = excluded.connected, at = excluded.at",
+                        (action.device, b.boot, b.last, int(b.connected), action.at),
                     )
                 elif isinstance(action, SaveEpisode):
                     e = action.episode

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.clock import rfc3339
-from gateway.core.events import Episode, OrderState, PlaceOrder, Price, Trigger
+from gateway.core.events import BootCount, Episode, OrderState, PlaceOrder, Price, Trigger
 from gateway.core.forecast import Interval, LeadTime, Usage
 from gateway.core.keys import short_key
 from gateway.errors import OutboxError
@@ -187,9 +187,14 @@ class OrderViews(Connection):
             r["window_key"]: float(r["at"]) for r in self._query("SELECT * FROM recent_actions")
         }
 
-    def device_boots(self) -> dict[str, int]:
-        """The boot number of each button whose ids count since its boot."""
-        return {r["device"]: int(r["boot"]) for r in self._query("SELECT * FROM device_boots")}
+    def device_boots(self) -> dict[str, BootCount]:
+        """Where each button whose ids count since its boot is (boot, last count)."""
+        return {
+            r["device"]: BootCount(
+                boot=int(r["boot"]), last=r["last_count"], connected=bool(r["connected"])
+            )
+            for r in self._query("SELECT * FROM device_boots")
+        }
 
     def episodes(self) -> dict[str, Episode]:
         return {

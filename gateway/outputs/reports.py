@@ -102,15 +102,17 @@ class NoisyReportLimiter:
         self._monotonic = (clock or RealClock()).monotonic
         self._burst = float(burst)
         self._rate = per_second
-        self._tokens: dict[tuple[str, Outcome], tuple[float, float]] = {}
-        self._held: dict[tuple[str, Outcome], int] = {}
+        self._tokens: dict[tuple[str, Outcome, bool], tuple[float, float]] = {}
+        self._held: dict[tuple[str, Outcome, bool], int] = {}
 
     def admit(self, report: Report, now: float | None = None) -> Report | None:
         """The report to tell (perhaps noting how many were held back), or None."""
         if report.outcome not in self.NOISY:
             return report
         now = self._monotonic() if now is None else now
-        key = (report.device, report.outcome)
+        # Routine reports (battery chatter) have their own allowance, so they never
+        # hold back the line about a word the gateway ignored.
+        key = (report.device, report.outcome, report.routine)
         tokens, last = self._tokens.get(key, (self._burst, now))
         tokens = min(self._burst, tokens + (now - last) * self._rate)
         if tokens < 1.0:

@@ -113,7 +113,7 @@ def test_listen_shows_each_message_and_what_the_gateway_would_decide(
         "not configured: profile zigbee2mqtt reads a press; to use it, add under buttons:" in text
     )
     assert "mqtt: zigbee2mqtt/kitchen_remote" in text and "model: E1524/E1810" in text
-    assert "hall: the device started again" in text
+    assert "hall: the device connected" in text
     assert "hall (shelly): press — would order coffee" in text
     assert "s3cret" not in text
     # Placed no order, published nothing: no outbox, only the test's own messages.

@@ -236,9 +236,10 @@ def test_a_sensor_that_kept_reporting_is_not_stale_right_after_a_restart(tmp_pat
 def test_a_shelly_gen1_counter_starts_again_after_the_device_restarts(tmp_path: Path) -> None:
     # Shelly Gen1 ``event_cnt`` counts since boot: after a power cut the first press is
     # count 1 again. The device's live ``online: true`` (it publishes one each time it
-    # connects) starts a new boot, so that press orders; a broker redelivery of it,
-    # also across the gateway's restart, is still one press. Two inputs of one device
-    # share its online topic.
+    # connects) followed by a count lower than the last starts a new boot, so that
+    # press orders; a broker redelivery of both, also across the gateway's restart,
+    # and a reconnect that repeats the last event are still one press. Two inputs of
+    # one device share its online topic.
     config = Config.model_validate(
         {
             "gateway": {"id": "kitchen"},
@@ -269,26 +270,38 @@ def test_a_shelly_gen1_counter_starts_again_after_the_device_restarts(tmp_path: 
     def online(mid: int, retain: bool) -> InboundMessage:
         return InboundMessage("shellies/shellyix3-A1/online", b"true", mid, 1, retain, False)
 
+    def idle(mid: int) -> InboundMessage:
+        # What a Gen1 input reports after boot, before any event.
+        payload = b'{"event": "", "event_cnt": 0}'
+        return InboundMessage("shellies/shellyix3-A1/input_event/0", payload, mid, 1, False, False)
+
     first, store = core()
     assert "shellies/shellyix3-A1/online" in Router.from_config(config).topics
     first.process([cnt(1, 1), cnt(1, 1, dup=True)])
-    first.process([online(2, retain=False), cnt(3, 1)])
-    first.process([online(4, retain=True), cnt(3, 1, dup=True)])  # a resubscribe
+    # A power cut: it connects, reports count 0, and its first press is count 1 again.
+    first.process([online(2, retain=False), idle(3), cnt(4, 1)])
+    # A broker that resends both after a lost acknowledgement: the same boot.
+    first.process([online(2, retain=False), cnt(4, 1, dup=True)])
+    first.process([online(5, retain=True)])  # the retained copy, on a resubscribe
     store.close()
     again, store = core()
-    again.process([cnt(3, 1, dup=True), cnt(5, 2)])
-    told = [(r.outcome, r.device, r.routine) for r in recorder.reports]
+    again.process([cnt(4, 1, dup=True), cnt(6, 2)])
+    # Only a lost Wi-Fi: it connects and sends its last event again, then counts on.
+    again.process([online(7, retain=False), cnt(8, 2), cnt(9, 3)])
+    told = [(r.outcome, r.device) for r in recorder.reports if not r.routine]
     assert told == [
-        (Outcome.ORDERED, "hall-0", False),
-        (Outcome.DUPLICATE, "hall-0", False),
-        (Outcome.IGNORED, "hall-0", True),  # started again, for both inputs
-        (Outcome.IGNORED, "hall-1", True),
-        (Outcome.ORDERED, "hall-0", False),
-        (Outcome.IGNORED, "hall-0", True),  # the retained copy is no new boot
-        (Outcome.IGNORED, "hall-1", True),
-        (Outcome.DUPLICATE, "hall-0", False),
-        (Outcome.DUPLICATE, "hall-0", False),
-        (Outcome.ORDERED, "hall-0", False),
+        (Outcome.ORDERED, "hall-0"),
+        (Outcome.DUPLICATE, "hall-0"),
+        (Outcome.ORDERED, "hall-0"),  # b1-cnt-1
+        (Outcome.DUPLICATE, "hall-0"),
+        (Outcome.DUPLICATE, "hall-0"),
+        (Outcome.ORDERED, "hall-0"),  # b1-cnt-2
+        (Outcome.DUPLICATE, "hall-0"),
+        (Outcome.ORDERED, "hall-0"),  # b1-cnt-3
     ]
-    assert [r.event_id for r in reversed(store.list_orders())] == ["cnt-1", "b1-cnt-1", "b1-cnt-2"]
+    # Each connect, and the idle report, is a routine decision of its own.
+    routine = [r.device for r in recorder.reports if r.routine]
+    assert routine.count("hall-1") == 4 and routine.count("hall-0") == 5
+    orders = [r.event_id for r in reversed(store.list_orders())]
+    assert orders == ["cnt-1", "b1-cnt-1", "b1-cnt-2", "b1-cnt-3"]
     store.close()

@@ -6,8 +6,11 @@ from gateway.config.models import ProductConfig, SensorConfig
 from gateway.core.decide import Rules, State, decide, next_due
 from gateway.core.events import (
     Action,
+    BootCount,
     ButtonEvent,
     CancelOrder,
+    CounterSeen,
+    DeviceRestarted,
     Feedback,
     LedPattern,
     OrderState,
@@ -247,3 +250,26 @@ def test_a_held_order_is_released_when_its_window_ends_unless_cancelled() -> Non
     assert next_due(cancelled, T0 + 10, r) is None
     _, after = decide(cancelled, Tick(), T0 + 30, r)
     assert [a for a in after if isinstance(a, ReleaseHeld)] == []
+
+
+def test_a_counter_since_boot_starts_a_boot_only_when_it_goes_back_after_a_connect() -> None:
+    # Shelly Gen1 event_cnt: (event, expected BootCount after it).
+    r = rules()
+    steps: list[tuple[CounterSeen | DeviceRestarted, BootCount]] = [
+        (CounterSeen("laundry", 5), BootCount(0, 5)),
+        (CounterSeen("laundry", 3), BootCount(0, 5)),  # reordered or replayed: no boot
+        (DeviceRestarted("laundry"), BootCount(0, 5, connected=True)),
+        (CounterSeen("laundry", 5), BootCount(0, 5)),  # its last event again: a reconnect
+        (DeviceRestarted("laundry"), BootCount(0, 5, connected=True)),
+        (CounterSeen("laundry", 0), BootCount(1, 0)),  # the idle report after a boot
+        (CounterSeen("laundry", 1), BootCount(1, 1)),
+        (DeviceRestarted("laundry"), BootCount(1, 1, connected=True)),
+        (CounterSeen("laundry", 2), BootCount(1, 2)),  # counted on: the same boot
+    ]
+    state = State()
+    for event, expected in steps:
+        state, _ = decide(state, event, T0, r)
+        assert state.boots["laundry"] == expected, event
+    # A press is named by the boot it came in.
+    state, actions = decide(state, press(event_id="cnt-2", counts_since_boot=True), T0, r)
+    assert next(a for a in actions if isinstance(a, PlaceOrder)).event_id == "b1-cnt-2"

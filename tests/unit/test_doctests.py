@@ -39,3 +39,15 @@ def test_noisy_reports_are_limited_but_counted_in_the_next() -> None:
     assert later is not None and later.detail == "not JSON (2 more like it not shown)"
     ordered = Report(Outcome.ORDERED, "scale", 0.0)
     assert all(limiter.admit(ordered, now=2.0) == ordered for _ in range(10))
+
+
+def test_battery_chatter_never_holds_back_an_ignored_word() -> None:
+    from gateway.core.events import Outcome, Report
+    from gateway.outputs.reports import NoisyReportLimiter
+
+    limiter = NoisyReportLimiter(burst=1, per_second=0.0)
+    chatter = Report(Outcome.IGNORED, "pantry", 0.0, detail="no button event", routine=True)
+    assert limiter.admit(chatter, now=0.0) == chatter
+    assert limiter.admit(chatter, now=0.1) is None
+    word = Report(Outcome.IGNORED, "pantry", 0.0, detail="action 'double' is not mapped")
+    assert limiter.admit(word, now=0.2) == word

@@ -86,7 +86,7 @@ def test_configured_devices_say_what_the_gateway_would_decide() -> None:
     [invalid] = said("tele/jar/SENSOR", b"<html>")
     assert invalid.startswith("jar (tasmota): invalid — tasmota: not JSON")
     assert said(f"{SHELLY}/online", b"true") == [
-        "hall: the device started again — its event counter starts again"
+        "hall: the device connected (after a restart if its count goes back)"
     ]
     assert said("reorder/kitchen/pantry/press", b"{}") == [
         "pantry (virtual): press — would order coffee"
