@@ -167,11 +167,31 @@ def decode_object_tolerant(payload: bytes) -> dict[str, object]:
     return decode_object(text.encode("utf-8"))
 
 
+_JSON_TYPES: dict[type, str] = {
+    type(None): "null",
+    bool: "true/false",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    str: "a string",
+    dict: "an object",
+}
+
+
+def json_type(value: object) -> str:
+    """What JSON calls ``value``'s kind, for messages about device payloads.
+
+    >>> json_type(None), json_type([1]), json_type("x")
+    ('null', 'a list', 'a string')
+    """
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
 def decode_object(payload: bytes) -> dict[str, object]:
     """Parse a payload that must be a JSON object."""
     data = decode_json(payload)
     if not isinstance(data, dict):
-        raise ParseError(f"expected a JSON object, got {type(data).__name__}")
+        raise ParseError(f"expected a JSON object, got {json_type(data)}")
     return data
 
 
@@ -235,7 +255,7 @@ def as_number(value: object, what: str) -> float:
             raise ParseError(f"{what} is not a number: {short(value)}")
         number = float(text)
     else:
-        raise ParseError(f"{what} must be a number, got {type(value).__name__}")
+        raise ParseError(f"{what} must be a number, got {json_type(value)}")
     if not math.isfinite(number):
         raise ParseError(f"{what} is not finite: {short(value)}")
     return number
@@ -244,7 +264,7 @@ def as_number(value: object, what: str) -> float:
 def as_word(value: object, what: str) -> str:
     """A device's own action word: a printable string of 1..64 characters."""
     if not isinstance(value, str):
-        raise ParseError(f"{what} must be a string, got {type(value).__name__}")
+        raise ParseError(f"{what} must be a string, got {json_type(value)}")
     if not 1 <= len(value) <= MAX_WORD_CHARS or not value.isprintable():
         raise ParseError(f"{what} must be 1..{MAX_WORD_CHARS} printable characters")
     return value
@@ -257,7 +277,7 @@ def as_event_id(value: object, what: str) -> str:
             raise ParseError(f"{what} must be an integer >= 0 of at most 30 digits")
         return str(value)
     if not isinstance(value, str):
-        raise ParseError(f"{what} must be a string, got {type(value).__name__}")
+        raise ParseError(f"{what} must be a string, got {json_type(value)}")
     if not 1 <= len(value) <= MAX_EVENT_ID_CHARS or not value.isprintable():
         raise ParseError(f"{what} must be 1..{MAX_EVENT_ID_CHARS} printable characters")
     return value

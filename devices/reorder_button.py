@@ -20,6 +20,7 @@ from devices._payload import (
     as_event_id,
     decode_object,
     encode_object,
+    json_type,
     require,
     sendable_event_id,
     short,
@@ -49,7 +50,7 @@ def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
     action: CanonicalAction = "press" if event == "press" else "hold"
     raw_id = require(data, "id")
     if not isinstance(raw_id, str):
-        raise ParseError(f"'id' must be a string, got {type(raw_id).__name__}")
+        raise ParseError(f"'id' must be a string, got {json_type(raw_id)}")
     event_id = as_event_id(raw_id, "'id'")
     seq = require(data, "seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:

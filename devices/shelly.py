@@ -48,6 +48,7 @@ from devices._payload import (
     as_word,
     decode_object,
     encode_object,
+    json_type,
     refuse_extra,
     require,
     require_word,
@@ -96,10 +97,10 @@ def _gen2(data: dict[str, object], options: ProfileOptions) -> list[Parsed]:
         return []  # NotifyStatus / NotifyFullStatus: state, not button events
     params = require(data, "params")
     if not isinstance(params, dict):
-        raise ParseError(f"'params' must be an object, got {type(params).__name__}")
+        raise ParseError(f"'params' must be an object, got {json_type(params)}")
     events = require(params, "events")
     if not isinstance(events, list):
-        raise ParseError(f"'params.events' must be a list, got {type(events).__name__}")
+        raise ParseError(f"'params.events' must be a list, got {json_type(events)}")
     if len(events) > MAX_EVENTS:
         raise ParseError(f"'params.events' has {len(events)} entries, more than {MAX_EVENTS}")
     wanted = _component(options)

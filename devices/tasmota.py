@@ -44,6 +44,7 @@ from devices._payload import (
     decode_object,
     decode_object_tolerant,
     encode_object,
+    json_type,
     lookup,
     number_text,
     place,
@@ -115,7 +116,7 @@ def parse(topic: str, payload: bytes, options: ProfileOptions) -> list[Parsed]:
     if button is None:
         return []
     if not isinstance(button, dict):
-        raise ParseError(f"{key!r} must be an object, got {type(button).__name__}")
+        raise ParseError(f"{key!r} must be an object, got {json_type(button)}")
     if "Action" not in button:
         raise ParseError(f"missing '{key}.Action'")
     word = as_word(button["Action"], f"'{key}.Action'")

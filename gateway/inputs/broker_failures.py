@@ -91,8 +91,8 @@ def describe_connect_error(exc: BaseException, where: str, timeout: float | None
         return f"cannot resolve the broker's host name in {where}: {exc.strerror or exc}"
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return (
-            f"the broker closed the connection at once ({where}: a TLS port spoken to in"
-            " plain MQTT, or a listener limit?)"
+            f"the broker closed the connection at once ({where}: mqtt:// to a TLS port or"
+            " mqtts:// to a plain one? or a listener limit?)"
         )
     return f"{type(exc).__name__}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
 

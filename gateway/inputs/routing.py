@@ -248,7 +248,8 @@ class Router:
         if not retain and payload.strip() == restarts.payload:
             return [DeviceRestarted(device) for device in restarts.devices]
         # The broker's retained copy (on each resubscribe), or the will's "false".
-        why = "retained: not a new start" if retain else f"{short(payload)}: not a start"
+        said = short(payload.decode("utf-8", errors="replace"))
+        why = "retained: not a new connect" if retain else f"{said}: not a connect"
         return [Ignored(device, f"{topic} {why}", routine=True) for device in restarts.devices]
 
     def _button(

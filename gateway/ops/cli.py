@@ -63,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     with_config(listen)
     listen.add_argument("topics", nargs="*", metavar="TOPIC", help="MQTT topic filters")
-    listen.add_argument("--count", type=int, default=None, help="stop after N messages")
+    listen.add_argument(
+        "--count", type=_positive, default=None, metavar="N", help="stop after N messages"
+    )
 
     queue = sub.add_parser("queue", help="list, retry or drop orders in the outbox")
     with_config(queue)
@@ -122,6 +124,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     uninstall.add_argument("--root", default="/", help="installed below this directory")
     return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} messages: give 1 or more")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,7 +37,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -97,6 +97,9 @@ class Interpreter:
         self._router = Router.from_config(config)
         self._products = {b.name: b.product for b in config.buttons}
         self._sensors = {s.name: s for s in config.sensors}
+        # The name suggested for each unconfigured topic: one name per device, never
+        # one already taken (the config's, or another suggestion's).
+        self._names: dict[str, str] = {}
 
     @property
     def topics(self) -> list[str]:
@@ -106,14 +109,51 @@ class Interpreter:
     def explain(self, topic: str, payload: bytes, *, retain: bool, now: float) -> list[str]:
         """One line per decision the gateway would take for this message."""
         if not self._router.knows(topic):
-            return suggest(topic, payload, self._config)
+            return suggest(topic, payload, self._config, self._name_for)
         routed = self._router.events(topic, payload, mid=0, retain=retain, dup=False, now=now)
         # A counter since boot means something only against the gateway's memory.
-        return [self._say(item, topic) for item in routed if not isinstance(item, CounterSeen)]
+        lines = [self._say(item, topic) for item in routed if not isinstance(item, CounterSeen)]
+        return lines + self._model_hint(topic, payload, routed)
+
+    def _name_for(self, base_topic: str) -> str:
+        if base_topic not in self._names:
+            taken = {*self._products, *self._sensors, *self._names.values()}
+            name = wanted = _device_name(base_topic)
+            n = 2
+            while name in taken:
+                name, n = f"{wanted}-{n}", n + 1
+            self._names[base_topic] = name
+        return self._names[base_topic]
+
+    def _model_hint(self, topic: str, payload: bytes, routed: list[Routed]) -> list[str]:
+        """For a Zigbee2MQTT button without ``model:`` whose word is a model's press or
+        cancel: which models say it (the generic words know only single and hold)."""
+        route = self._router.route(topic)
+        if route is None or route.profile is None or route.profile.name != "zigbee2mqtt":
+            return []
+        if route.options.model is not None or route.options.actions is not None:
+            return []
+        if not any(isinstance(r, Ignored) and not r.routine for r in routed):
+            return []
+        try:
+            parsed = route.profile.parse(topic, payload, ProfileOptions())
+        except ParseError:
+            return []
+        for item in parsed:
+            if not isinstance(item, DeviceAction):
+                continue
+            models = _z2m_models_of(item.raw)
+            if models:
+                named = ", ".join(m[0] for m in models[:4])
+                _, _, role = models[0]
+                return [f"  {item.raw!r} is a {role} of: {named} — set model: (docs/devices.md)"]
+        return []
 
     def _say(self, item: Routed, topic: str) -> str:
         route = self._router.route(topic)
-        profile = route.profile.name if route is not None and route.profile else "virtual"
+        profile = route.profile.name if route is not None and route.profile else None
+        if route is not None and route.kind == "virtual":
+            profile = "virtual"
         if isinstance(item, ButtonEvent):
             head = f"{item.device} ({profile})"
             product = self._products.get(item.device, "?")
@@ -131,12 +171,13 @@ class Interpreter:
             if item.value < sensor.reorder_below:
                 return f"{told} — below {sensor.reorder_below:g}{unit}: low, orders if it stays"
             return f"{told} — orders below {sensor.reorder_below:g}{unit}"
+        who = f"{getattr(item, 'device', '?')}" + (f" ({profile})" if profile else "")
         if isinstance(item, Ignored):
-            return f"{item.device} ({profile}): ignored — {item.detail}"
+            return f"{who}: ignored — {item.detail}"
         if isinstance(item, InvalidInput):
-            return f"{item.device} ({profile}): invalid — {item.reason}"
+            return f"{who}: invalid — {item.reason}"
         if isinstance(item, DeviceVitals):
-            return f"{item.device} ({profile}): {item.vitals.describe()}"
+            return f"{who}: {item.vitals.describe()}"
         if isinstance(item, DeviceRestarted):
             return f"{item.device}: the device connected (after a restart if its count goes back)"
         if isinstance(item, ConfirmProduct):
@@ -147,8 +188,11 @@ class Interpreter:
 # --------------------------------------------------------------------------- guesses
 
 
-def suggest(topic: str, payload: bytes, config: Config) -> list[str]:
-    """For a topic no device is configured on: the profile that reads it, as YAML."""
+def suggest(
+    topic: str, payload: bytes, config: Config, name_for: Callable[[str], str] | None = None
+) -> list[str]:
+    """For a topic no device is configured on: the profile that reads it, as YAML
+    (``name_for`` picks the device's name from its topic)."""
     guesses = guess(topic, payload)
     if not guesses:
         return [
@@ -160,7 +204,8 @@ def suggest(topic: str, payload: bytes, config: Config) -> list[str]:
         f"not configured: profile {best.profile.name} reads a {best.meaning}; "
         f"to use it, add under {best.kind}:"
     ]
-    lines += ["    " + line for line in _yaml(best, config)]
+    name = (name_for or _device_name)(best.base_topic)
+    lines += ["    " + line for line in _yaml(best, config, name)]
     if best.note:
         lines.append(f"    # {best.note}")
     if others:
@@ -308,10 +353,12 @@ def _device_name(topic: str) -> str:
     return _safe_name(levels[-1] if levels else "device")
 
 
-def _yaml(found: Guess, config: Config) -> list[str]:
-    name = _device_name(found.base_topic)
-    products = sorted(config.products) or ["<product>"]
-    product = products[0] if len(products) == 1 else f"<one of: {', '.join(products)}>"
+def _yaml(found: Guess, config: Config, name: str) -> list[str]:
+    products = sorted(config.products)
+    # Pastes as it is: the first product, the others named in a comment.
+    product = _scalar(products[0]) if products else "coffee  # your product's name"
+    if len(products) > 1:
+        product += f"  # or: {', '.join(products[1:])}"
     lines = [
         f"- name: {_scalar(name)}",
         f"  product: {product}",
@@ -370,10 +417,17 @@ def listen(
     interpreter = Interpreter(config)
     clock = RealClock()
     topics = list(filters) or interpreter.topics
+    if not topics:
+        raise BrokerUnavailableError(
+            "no device is configured to listen for: name the topics, e.g. "
+            "reorder-gateway listen '#'"
+        )
     for topic_filter in topics:
         check_topic_filter(topic_filter)
     address = broker_address(config.mqtt)
-    messages: queue.Queue[paho.MQTTMessage] = queue.Queue()
+    # Messages, and notes on the connection, in the order they happened.
+    inbox: queue.Queue[paho.MQTTMessage | str] = queue.Queue()
+    connected = threading.Event()
     subscribed = threading.Event()
     failure: list[str] = []
     refused: list[str] = []
@@ -393,7 +447,16 @@ def listen(
             failure.append(describe_refusal(reason.value, str(reason), with_user=with_user))
             subscribed.set()
             return
+        if connected.is_set():
+            inbox.put(f"connected to {address} again")
+        connected.set()
         c.subscribe([(t, 0) for t in topics])
+
+    def on_disconnect(
+        c: paho.Client, userdata: object, flags: object, reason: ReasonCode, props: object
+    ) -> None:
+        if subscribed.is_set():
+            inbox.put(f"lost the broker at {address} ({reason}); reconnecting…")
 
     def on_subscribe(
         c: paho.Client, userdata: object, mid: int, codes: list[ReasonCode], p: object
@@ -403,9 +466,10 @@ def listen(
         subscribed.set()
 
     def on_message(c: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
-        messages.put(message)
+        inbox.put(message)
 
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
     client.connect_timeout = connect_timeout
@@ -417,8 +481,16 @@ def listen(
     client.loop_start()
     try:
         if not subscribed.wait(connect_timeout) or failure:
-            why = failure[0] if failure else "no answer to the subscription"
-            raise BrokerUnavailableError(f"the broker at {address} refused listen: {why}")
+            if failure:
+                why = f"the broker at {address} refused the connection: {failure[0]}"
+            elif not connected.is_set():
+                why = (
+                    f"no MQTT answer from {address} within {connect_timeout:g} s"
+                    " (is it an MQTT broker, on this port? mqtt:// or mqtts://?)"
+                )
+            else:
+                why = f"the broker at {address} did not answer the subscription"
+            raise BrokerUnavailableError(why)
         if len(refused) == len(topics):
             raise BrokerUnavailableError(
                 f"the broker at {address} refused every subscription (its ACL?): "
@@ -427,7 +499,7 @@ def listen(
         if refused:
             print(f"the broker refused: {', '.join(refused)} (its ACL?)", file=out)
             topics = [t for t in topics if t not in refused]
-        shown = ", ".join(topics) if len(topics) <= 6 else f"{len(topics)} configured topics"
+        shown = ", ".join(topics) if filters or len(topics) <= 6 else "the configured devices"
         print(
             f"listening on {address} to {shown} — press your button now (Ctrl-C to stop)."
             " Nothing is ordered.",
@@ -437,11 +509,15 @@ def listen(
         seen = 0
         while count is None or seen < count:
             try:
-                message = messages.get(timeout=0.5)
+                item = inbox.get(timeout=0.5)
             except queue.Empty:
                 continue
+            if isinstance(item, str):
+                print(f"{time.strftime('%H:%M:%S', time.localtime(clock.now()))} {item}", file=out)
+                out.flush()
+                continue
             seen += 1
-            _show(interpreter, message, out, clock.now())
+            _show(interpreter, item, out, clock.now())
     except KeyboardInterrupt:
         pass
     finally:
@@ -450,16 +526,25 @@ def listen(
     return 0
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped: a payload must not drive the terminal.
+
+    >>> printable("\\x1b[2Jred\\x00")
+    '\\\\x1b[2Jred\\\\x00'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _show(interpreter: Interpreter, message: paho.MQTTMessage, out: TextIO, now: float) -> None:
     payload = bytes(message.payload)
-    text = payload.decode("utf-8", errors="replace")
+    text = printable(payload.decode("utf-8", errors="replace"))
     if len(text) > _MAX_SHOWN_PAYLOAD:
         text = text[: _MAX_SHOWN_PAYLOAD - 1] + "…"
     retained = " (retained)" if message.retain else ""
     stamp = time.strftime("%H:%M:%S", time.localtime(now))
-    print(f"{stamp} {message.topic}{retained}  {text}", file=out)
+    print(f"{stamp} {printable(message.topic)}{retained}  {text}", file=out)
     for line in interpreter.explain(message.topic, payload, retain=bool(message.retain), now=now):
-        print(f"         {line}", file=out)
+        print(f"         {printable(line)}", file=out)
     out.flush()
 
 

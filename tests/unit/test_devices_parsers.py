@@ -34,14 +34,14 @@ def test_reorder_button_event_id_is_the_firmware_id() -> None:
         (b"\xff\xfe", "not UTF-8: invalid start byte at byte 0"),
         (b'{"event": "press", "seq": 1}', "missing 'id'"),
         (b'{"event": "press", "id": "", "seq": 1}', "'id' must be 1..128 printable characters"),
-        (b'{"event": "press", "id": 7, "seq": 1}', "'id' must be a string, got int"),
+        (b'{"event": "press", "id": 7, "seq": 1}', "'id' must be a string, got a number"),
         (b'{"event": "press", "id": "a\\nb", "seq": 1}', "printable"),
         (b'{"event": "press", "id": "a", "seq": -1}', "'seq' must be an integer >= 0"),
         (b'{"event": "press", "id": "a", "seq": true}', "'seq' must be an integer >= 0"),
         (b'{"event": "press", "id": "a", "seq": 1.5}', "'seq' must be an integer >= 0"),
         (b'{"event": "press", "id": "a"}', "missing 'seq'"),
         (b'{"event": "double", "id": "a", "seq": 1}', "'event' must be 'press' or 'hold'"),
-        (b'["press"]', "expected a JSON object, got list"),
+        (b'["press"]', "expected a JSON object, got a list"),
     ],
 )
 def test_reorder_button_rejects_with_a_short_reason(payload: bytes, expected: str) -> None:
@@ -91,7 +91,7 @@ def test_z2m_only_single_is_a_press() -> None:
 
 
 def test_z2m_wrong_action_type_is_an_error() -> None:
-    assert "'action' must be a string, got int" in reason(
+    assert "'action' must be a string, got a number" in reason(
         "zigbee2mqtt", "zigbee2mqtt/hall", b'{"action": 1}'
     )
 
@@ -208,7 +208,7 @@ def test_json_object_keys_that_look_like_indices() -> None:
         (b'{"v": "1_000"}', "'v' is not a number"),
         (b'{"v": NaN}', "not JSON we accept: NaN is not allowed"),
         (b'{"v": 1e400}', "'v' is not finite"),
-        (b'{"v": [1]}', "'v' must be a number, got list"),
+        (b'{"v": [1]}', "'v' must be a number, got a list"),
         (b'{"w": 1}', "missing 'v'"),
         (b'{"v": %s}' % (b"9" * 400), "'v' is too large"),
         (b'{"v": %s}' % (b"9" * 5000), "not JSON we accept"),
@@ -233,7 +233,7 @@ def test_json_action_words() -> None:
 
 
 def test_json_event_id_must_be_usable() -> None:
-    assert "'id' must be a string, got float" in reason(
+    assert "'id' must be a string, got a number" in reason(
         "json", "t", b'{"a": "press", "id": 1.5}', action_path="a", event_id_path="id"
     )
 

@@ -9,6 +9,8 @@ put into a config, make the gateway decide that same press or cancel.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ import yaml
 from gateway.config.models import Config
 from gateway.core.events import ButtonEvent, SensorReading
 from gateway.inputs.routing import Router
+from gateway.ops.cli import main
 from gateway.ops.listen import Interpreter, guess, suggest
 from tests.unit.test_devices_corpus import ENTRIES, IDS
 
@@ -159,3 +162,52 @@ def test_an_unconfigured_scale_is_suggested_as_a_sensor_that_reads_in_grams() ->
         topic, payload, mid=1, retain=False, dup=False, now=0.0
     )
     assert isinstance(reading, SensorReading) and reading.value == 412.0
+
+
+def test_a_configured_remote_without_its_model_is_told_which_models_say_its_word() -> None:
+    config = Config.model_validate(
+        {**BASE, "buttons": [{**BUTTONS[0], "model": None}]}  # the pantry, generic words
+    )
+    lines = Interpreter(config).explain(
+        "zigbee2mqtt/pantry", b'{"action": "on"}', retain=False, now=0.0
+    )
+    assert lines == [
+        "pantry (zigbee2mqtt): ignored — action 'on' is not mapped to an order",
+        "  'on' is a press of: E1743, E2001/E2002/E2313, E1812, 8718699693985 — set model:"
+        " (docs/devices.md)",
+    ]
+
+
+def test_suggested_names_never_clash_and_the_product_line_pastes_as_it_is() -> None:
+    den = {"name": "den", "product": "tea", "mqtt": "zigbee2mqtt/den", "profile": "zigbee2mqtt"}
+    raw = {**BASE, "products": {"coffee": {"sku": "C"}, "tea": {"sku": "T"}}, "buttons": [den]}
+    two = Config.model_validate(raw)
+    listening = Interpreter(two)
+    blocks = []
+    for topic, payload in (
+        ("stat/den/RESULT", b'{"Button1":{"Action":"SINGLE"}}'),
+        ("tele/den/SENSOR", b'{"HX711": {"Weight": 0.41}}'),
+        ("stat/den/RESULT", b'{"Button1":{"Action":"HOLD"}}'),
+    ):
+        lines = listening.explain(topic, payload, retain=False, now=0.0)
+        block = "\n".join(line[4:] for line in lines[1:] if line.startswith("    "))
+        [entry] = yaml.safe_load(block)
+        blocks.append(entry)
+    assert [b["name"] for b in blocks] == ["den-2", "den-3", "den-2"]
+    assert blocks[0]["product"] == "coffee"  # "coffee  # or: tea" reads back as coffee
+    config = Config.model_validate({**raw, "buttons": [den, blocks[0]]})
+    assert [b.name for b in config.buttons] == ["den", "den-2"]
+
+
+def test_listen_counts_whole_messages_and_needs_something_to_listen_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(json.dumps({**BASE, "mqtt": {"url": "mqtt://127.0.0.1:1"}}))
+    path.chmod(0o600)
+    with pytest.raises(SystemExit) as refused:
+        main(["listen", "--config", str(path), "--count", "0"])
+    assert refused.value.code == 2 and "give 1 or more" in capsys.readouterr().err
+    # No device configured and no filter given: it says what to do, and stops.
+    assert main(["listen", "--config", str(path)]) == 1
+    assert "reorder-gateway listen '#'" in capsys.readouterr().err
