@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from gateway.core.boots import CONNECTED, connected, counted, since_boot
 from gateway.core.events import (
     Action,
     BootCount,
@@ -49,7 +50,7 @@ from gateway.core.events import (
     ConfirmOrder,
     ConfirmProduct,
     CounterSeen,
-    DeviceRestarted,
+    DeviceConnected,
     Episode,
     Event,
     Feedback,
@@ -139,7 +140,7 @@ def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool =
     (looked up by the caller; the table is too large to copy into every state).
     """
     if isinstance(event, ButtonEvent):
-        return _button(state, since_boot(state, event), now, rules, seen)
+        return _button(state, since_boot(state.boots, event), now, rules, seen)
     if isinstance(event, SensorReading):
         return _reading(state, event, now, rules, seen)
     if isinstance(event, OrderUpdate):
@@ -153,68 +154,31 @@ def decide(state: State, event: Event, now: float, rules: Rules, *, seen: bool =
         return _confirm_product(state, event, now)
     if isinstance(event, CancelByKey):
         return _cancel_by_key(state, event.key, event.via, now)
-    if isinstance(event, DeviceRestarted):
-        return _connected(state, event.device, now)
+    if isinstance(event, DeviceConnected):
+        known = state.boots.get(event.device, BootCount())
+        report = Report(Outcome.IGNORED, event.device, now, detail=CONNECTED, routine=True)
+        return _boot(state, event.device, connected(known), now, [report])
     if isinstance(event, CounterSeen):
-        return _counted(state, event, now)
+        known = state.boots.get(event.device, BootCount())
+        return _boot(state, event.device, counted(known, event.count), now, [])
     return _tick(state, now, rules)
 
 
 def event_dedupe_key(state: State, event: ButtonEvent | SensorReading) -> str | None:
     """The seen-ids key the caller must look up for ``seen``, or None."""
     if isinstance(event, ButtonEvent):
-        event = since_boot(state, event)
+        event = since_boot(state.boots, event)
     if event.event_id is None:
         return None
     return dedupe_key(event.device, event.event_id)
 
 
-def since_boot(state: State, event: ButtonEvent) -> ButtonEvent:
-    """The event with its id named by the device's boot when the id is a counter
-    since boot: ``cnt-12`` of the third boot seen is ``b3-cnt-12``. Before any boot is
-    seen the id is left as it is (ids remembered by earlier releases still match).
-
-    >>> e = ButtonEvent("hall", "press", "cnt-12", "mqtt", counts_since_boot=True)
-    >>> third = State(boots={"hall": BootCount(boot=3, last=12)})
-    >>> since_boot(third, e).event_id, since_boot(State(), e).event_id
-    ('b3-cnt-12', 'cnt-12')
-    """
-    boot = state.boots.get(event.device, BootCount()).boot
-    if not event.counts_since_boot or event.event_id is None or boot == 0:
-        return event
-    return replace(event, event_id=f"b{boot}-{event.event_id}", counts_since_boot=False)
-
-
-def _connected(state: State, device: str, now: float) -> Decision:
-    known = state.boots.get(device, BootCount())
-    detail = "the device connected: a count lower than its last one will mean it restarted"
-    report = Report(Outcome.IGNORED, device, now, detail=detail, routine=True)
-    if known.connected:
-        return state, [report]
-    count = replace(known, connected=True)
+def _boot(state: State, device: str, count: BootCount, now: float, told: list[Action]) -> Decision:
+    """Keep a counter-since-boot button's new BootCount (gateway.core.boots), durably."""
+    if count == state.boots.get(device, BootCount()):
+        return state, told
     state = replace(state, boots={**state.boots, device: count})
-    return state, [RememberBoot(device, count, now), report]
-
-
-def _counted(state: State, seen: CounterSeen, now: float) -> Decision:
-    """A count since boot: a new boot when it went back after the device connected.
-
-    A count equal to the last is the same boot: a broker redelivery, or the device
-    sending its last event again after a reconnect. Without a connect seen, a lower
-    count is kept as it is (a reordered or replayed message must not start a boot);
-    the highest count stays the mark, so the next connect tells a missed restart.
-    """
-    known = state.boots.get(seen.device, BootCount())
-    if known.connected and known.last is not None and seen.count < known.last:
-        count = BootCount(boot=known.boot + 1, last=seen.count)
-    elif known.connected or known.last is None:
-        count = BootCount(boot=known.boot, last=seen.count)
-    else:
-        count = replace(known, last=max(known.last, seen.count))
-    if count == known:
-        return state, []
-    state = replace(state, boots={**state.boots, seen.device: count})
-    return state, [RememberBoot(seen.device, count, now)]
+    return state, [RememberBoot(device, count, now), *told]
 
 
 # --------------------------------------------------------------------------- buttons

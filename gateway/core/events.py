@@ -180,12 +180,12 @@ class CancelByKey:
 
 
 @dataclass(frozen=True)
-class DeviceRestarted:
+class DeviceConnected:
     """A button whose event ids count since its boot says it has (re)connected
     (Shelly Gen1's live ``online: true``): after a boot or only after a reconnect —
     its next count tells which (see :class:`CounterSeen`).
 
-    >>> DeviceRestarted("hall").device
+    >>> DeviceConnected("hall").device
     'hall'
     """
 
@@ -220,7 +220,7 @@ Event = (
     | ConfirmOrder
     | ConfirmProduct
     | CancelByKey
-    | DeviceRestarted
+    | DeviceConnected
     | CounterSeen
     | Tick
 )

@@ -45,7 +45,7 @@ from gateway.core.events import (
     ButtonEvent,
     ConfirmProduct,
     CounterSeen,
-    DeviceRestarted,
+    DeviceConnected,
     Event,
     InvalidInput,
     SensorReading,
@@ -246,7 +246,7 @@ class Router:
     @staticmethod
     def _restarted(restarts: Restarts, topic: str, payload: bytes, retain: bool) -> list[Routed]:
         if not retain and payload.strip() == restarts.payload:
-            return [DeviceRestarted(device) for device in restarts.devices]
+            return [DeviceConnected(device) for device in restarts.devices]
         # The broker's retained copy (on each resubscribe), or the will's "false".
         said = short(payload.decode("utf-8", errors="replace"))
         why = "retained: not a new connect" if retain else f"{said}: not a connect"

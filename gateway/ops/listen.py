@@ -63,7 +63,7 @@ from gateway.core.events import (
     ButtonEvent,
     ConfirmProduct,
     CounterSeen,
-    DeviceRestarted,
+    DeviceConnected,
     InvalidInput,
     SensorReading,
 )
@@ -178,7 +178,7 @@ class Interpreter:
             return f"{who}: invalid — {item.reason}"
         if isinstance(item, DeviceVitals):
             return f"{who}: {item.vitals.describe()}"
-        if isinstance(item, DeviceRestarted):
+        if isinstance(item, DeviceConnected):
             return f"{item.device}: the device connected (after a restart if its count goes back)"
         if isinstance(item, ConfirmProduct):
             return f"{item.product}: confirm — would send the order that waits for a yes"

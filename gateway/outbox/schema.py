@@ -102,7 +102,7 @@ CREATE TABLE IF NOT EXISTS recent_actions (
     at         REAL NOT NULL
 );
 -- Each button whose event ids count since its boot (Shelly Gen1): its boot number,
--- by which its ids are named (gateway.core.decide.since_boot), the last count seen
+-- by which its ids are named (gateway.core.boots), the last count seen
 -- and whether it connected since (gateway.core.events.BootCount). Version 3.
 CREATE TABLE IF NOT EXISTS device_boots (
     device     TEXT PRIMARY KEY,

@@ -10,7 +10,7 @@ from gateway.core.events import (
     ButtonEvent,
     CancelOrder,
     CounterSeen,
-    DeviceRestarted,
+    DeviceConnected,
     Feedback,
     LedPattern,
     OrderState,
@@ -255,15 +255,15 @@ def test_a_held_order_is_released_when_its_window_ends_unless_cancelled() -> Non
 def test_a_counter_since_boot_starts_a_boot_only_when_it_goes_back_after_a_connect() -> None:
     # Shelly Gen1 event_cnt: (event, expected BootCount after it).
     r = rules()
-    steps: list[tuple[CounterSeen | DeviceRestarted, BootCount]] = [
+    steps: list[tuple[CounterSeen | DeviceConnected, BootCount]] = [
         (CounterSeen("laundry", 5), BootCount(0, 5)),
         (CounterSeen("laundry", 3), BootCount(0, 5)),  # reordered or replayed: no boot
-        (DeviceRestarted("laundry"), BootCount(0, 5, connected=True)),
+        (DeviceConnected("laundry"), BootCount(0, 5, connected=True)),
         (CounterSeen("laundry", 5), BootCount(0, 5)),  # its last event again: a reconnect
-        (DeviceRestarted("laundry"), BootCount(0, 5, connected=True)),
+        (DeviceConnected("laundry"), BootCount(0, 5, connected=True)),
         (CounterSeen("laundry", 0), BootCount(1, 0)),  # the idle report after a boot
         (CounterSeen("laundry", 1), BootCount(1, 1)),
-        (DeviceRestarted("laundry"), BootCount(1, 1, connected=True)),
+        (DeviceConnected("laundry"), BootCount(1, 1, connected=True)),
         (CounterSeen("laundry", 2), BootCount(1, 2)),  # counted on: the same boot
     ]
     state = State()
