@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Literal
 
 from devices.actions import ActionMap
 
@@ -336,6 +337,22 @@ _BY_MODEL = {model.model: model for model in MODELS}
 def model_names() -> list[str]:
     """Every known model string, sorted."""
     return sorted(_BY_MODEL)
+
+
+def models_saying(word: str) -> list[tuple[ZigbeeModel, Button, Literal["press", "cancel"]]]:
+    """Every (model, button, role) whose press or cancel words hold ``word``.
+
+    >>> [(m.model, b.name, role) for m, b, role in models_saying("2_single")][:2]
+    [('TS0042', '2', 'press'), ('TS0043', '2', 'press')]
+    """
+    found: list[tuple[ZigbeeModel, Button, Literal["press", "cancel"]]] = []
+    for model in MODELS:
+        for button in model.buttons:
+            if word in button.actions.press:
+                found.append((model, button, "press"))
+            elif word in button.actions.cancel:
+                found.append((model, button, "cancel"))
+    return found
 
 
 def get_model(name: str) -> ZigbeeModel:

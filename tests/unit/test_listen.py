@@ -20,7 +20,8 @@ from gateway.config.models import Config
 from gateway.core.events import ButtonEvent, SensorReading
 from gateway.inputs.routing import Router
 from gateway.ops.cli import main
-from gateway.ops.listen import Interpreter, guess, suggest
+from gateway.ops.listen import Interpreter
+from gateway.ops.suggest import guess, suggest
 from tests.unit.test_devices_corpus import ENTRIES, IDS
 
 BASE: dict[str, Any] = {
