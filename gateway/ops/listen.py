@@ -59,8 +59,9 @@ from gateway.core.events import (
     SensorReading,
 )
 from gateway.errors import BrokerUnavailableError
+from gateway.inputs.broker_client import broker_address, configure_client
 from gateway.inputs.broker_failures import describe_connect_error, describe_refusal
-from gateway.inputs.mqtt import broker_address, check_topic_filter, configure_client
+from gateway.inputs.mqtt import check_topic_filter
 from gateway.inputs.routing import DeviceVitals, Ignored, Routed, Router
 from gateway.ops.suggest import device_name, model_note, suggest
 

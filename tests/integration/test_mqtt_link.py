@@ -17,13 +17,9 @@ import pytest
 
 from gateway.config.broker import BrokerAddress, BrokerUrlError, parse_broker_url
 from gateway.config.models import MqttSection
+from gateway.errors import TlsSetupError, TopicFilterError
 from gateway.inputs.messages import InboundMessage
-from gateway.inputs.mqtt import (
-    MqttLink,
-    TlsSetupError,
-    TopicFilterError,
-    check_topic_filter,
-)
+from gateway.inputs.mqtt import MqttLink, check_topic_filter
 from gateway.ops.status import Liveness, render_status, status_document
 from tests.support.broker import Broker, TestCA
 from tests.support.ports import free_port
