@@ -94,9 +94,9 @@ class Route:
 
 
 @dataclass
-class Restarts:
-    """A device's restart topic: what means "started", and the buttons on it (the
-    inputs of one Shelly)."""
+class ConnectTopic:
+    """Where a device whose ids count since boot says it connected: the payload that
+    says so, and the buttons on it (the inputs of one Shelly)."""
 
     payload: bytes
     devices: list[str] = field(default_factory=list)
@@ -137,34 +137,36 @@ Routed = Event | SimGpio | Ignored | DeviceVitals
 class Router:
     """Topic -> device routes for buttons, sensors and the virtual command topics."""
 
-    def __init__(self, routes: dict[str, Route], restarts: dict[str, Restarts]) -> None:
+    def __init__(self, routes: dict[str, Route], connects: dict[str, ConnectTopic]) -> None:
         self._routes = routes
-        self._restarts = restarts
+        self._connects = connects
 
     @classmethod
     def from_config(cls, config: Config, *, sim_gpio: bool = False) -> Router:
         own = GatewayTopics(config.mqtt.topic_prefix, config.gateway.id)
         routes: dict[str, Route] = {}
-        restarts: dict[str, Restarts] = {}
+        connects: dict[str, ConnectTopic] = {}
         for b in config.buttons:
             routes[own.press(b.name)] = Route(b.name, "virtual", action="press")
             routes[own.cancel(b.name)] = Route(b.name, "virtual", action="hold")
             if b.mqtt and b.profile:
                 profile = get_profile(b.profile)
                 timer = HeldTimer(b.hold_time) if b.gateway_timed else None
-                restart = profile.restart.topic(b.mqtt) if profile.restart else None
+                restart = profile.restart
+                connect = restart.topic(b.mqtt) if restart is not None else None
                 route = Route(
                     b.name,
                     "button",
                     profile,
                     button_options(b),
                     timer=timer,
-                    counts_since_boot=restart is not None,
+                    counts_since_boot=connect is not None,
                 )
                 routes[b.mqtt] = route
-                if restart is not None and profile.restart is not None:
-                    signal = restarts.setdefault(restart, Restarts(profile.restart.payload))
-                    signal.devices.append(b.name)
+                if restart is not None and connect is not None:
+                    connects.setdefault(connect, ConnectTopic(restart.payload)).devices.append(
+                        b.name
+                    )
                 for sub in profile.subtopics:
                     routes[f"{b.mqtt}/{sub}"] = route
             if sim_gpio and b.gpio is not None:
@@ -178,11 +180,11 @@ class Router:
             routes[s.mqtt] = route
             for sub in profile.subtopics:
                 routes[f"{s.mqtt}/{sub}"] = route
-        return cls(routes, restarts)
+        return cls(routes, connects)
 
     def knows(self, topic: str) -> bool:
-        """True when a configured device (or its restart signal) is on ``topic``."""
-        return topic in self._routes or topic in self._restarts
+        """True when a configured device (or its connect topic) is on ``topic``."""
+        return topic in self._routes or topic in self._connects
 
     def route(self, topic: str) -> Route | None:
         """The configured route of ``topic`` (None: no configured device there)."""
@@ -190,7 +192,7 @@ class Router:
 
     @property
     def topics(self) -> list[str]:
-        return sorted({*self._routes, *self._restarts})
+        return sorted({*self._routes, *self._connects})
 
     def events(
         self, topic: str, payload: bytes, *, mid: int, retain: bool, dup: bool, now: float
@@ -199,9 +201,9 @@ class Router:
         (it times gateway-timed buttons)."""
         route = self._routes.get(topic)
         if route is None:
-            restarted = self._restarts.get(topic)
-            if restarted is not None:
-                return self._restarted(restarted, topic, payload, retain)
+            connect = self._connects.get(topic)
+            if connect is not None:
+                return self._connected(connect, topic, payload, retain)
             return [InvalidInput("?", topic, "no configured device on this topic")]
         if route.kind == "virtual":
             return [self._virtual(route, topic, payload, mid, retain, dup)]
@@ -244,13 +246,13 @@ class Router:
         return out
 
     @staticmethod
-    def _restarted(restarts: Restarts, topic: str, payload: bytes, retain: bool) -> list[Routed]:
-        if not retain and payload.strip() == restarts.payload:
-            return [DeviceConnected(device) for device in restarts.devices]
+    def _connected(connect: ConnectTopic, topic: str, payload: bytes, retain: bool) -> list[Routed]:
+        if not retain and payload.strip() == connect.payload:
+            return [DeviceConnected(device) for device in connect.devices]
         # The broker's retained copy (on each resubscribe), or the will's "false".
         said = short(payload.decode("utf-8", errors="replace"))
         why = "retained: not a new connect" if retain else f"{said}: not a connect"
-        return [Ignored(device, f"{topic} {why}", routine=True) for device in restarts.devices]
+        return [Ignored(device, f"{topic} {why}", routine=True) for device in connect.devices]
 
     def _button(
         self,
