@@ -164,9 +164,8 @@ class Router:
                 )
                 routes[b.mqtt] = route
                 if restart is not None and connect is not None:
-                    connects.setdefault(connect, ConnectTopic(restart.payload)).devices.append(
-                        b.name
-                    )
+                    on_device = connects.setdefault(connect, ConnectTopic(restart.payload))
+                    on_device.devices.append(b.name)
                 for sub in profile.subtopics:
                     routes[f"{b.mqtt}/{sub}"] = route
             if sim_gpio and b.gpio is not None:
